@@ -1,0 +1,45 @@
+"""Project-level views: the health probe and the login page."""
+
+from django.conf import settings
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_not_required
+from django.db import connection
+from django.http import JsonResponse
+from django.views.decorators.http import require_GET
+
+
+def _database_status() -> str:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except Exception as exc:  # any driver error means "down"; report it, don't 500
+        return f"error: {exc.__class__.__name__}"
+    return "ok"
+
+
+def _broker_status() -> str:
+    from config.celery import app
+
+    try:
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=2)
+    except Exception as exc:  # same: a probe reports, it does not raise
+        return f"error: {exc.__class__.__name__}"
+    return "ok"
+
+
+@login_not_required
+@require_GET
+def healthz(request):
+    """Database and broker status for load balancers and the run script."""
+    status = {"database": _database_status(), "broker": _broker_status()}
+    healthy = all(value == "ok" for value in status.values())
+    status["status"] = "ok" if healthy else "degraded"
+    status["broker_transport"] = settings.CELERY_BROKER_URL.split("://", 1)[0]
+    return JsonResponse(status, status=200 if healthy else 503)
+
+
+class LabLoginView(auth_views.LoginView):
+    template_name = "registration/login.html"
+    redirect_authenticated_user = True

@@ -1,0 +1,46 @@
+"""A task pushed through a real Celery worker on Redis changes the database."""
+
+import os
+import time
+
+import pytest
+import redis
+
+REDIS_URL = os.environ.get("LAB_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
+
+
+def _redis_available() -> bool:
+    try:
+        return redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
+    except redis.exceptions.RedisError:
+        return False
+
+
+@pytest.mark.redis
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_on_redis_records_a_heartbeat():
+    if not _redis_available():
+        if os.environ.get("CI"):
+            pytest.fail(f"Redis is not reachable at {REDIS_URL}; .ci/run should have started it")
+        pytest.skip(f"Redis is not reachable at {REDIS_URL}: start redis-server to run this test")
+    import celery.contrib.testing.tasks  # noqa: F401  (registers the ping task start_worker waits for)
+    from celery.contrib.testing.worker import start_worker
+
+    from config.celery import app
+    from licensing_core.models import JobRun, JobTrigger
+    from licensing_core.tasks import heartbeat_task
+
+    saved = {key: app.conf[key] for key in ("broker_url", "task_always_eager", "broker_transport_options")}
+    app.conf.update(broker_url=REDIS_URL, task_always_eager=False, broker_transport_options={})
+    try:
+        with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
+            heartbeat_task.delay(trigger=JobTrigger.GUI)
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and not JobRun.objects.filter(kind="heartbeat").exists():
+                time.sleep(0.1)
+    finally:
+        app.conf.update(saved)
+    run = JobRun.objects.get(kind="heartbeat")
+    assert run.trigger == JobTrigger.GUI
+    assert run.status == "succeeded"
