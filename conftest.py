@@ -41,6 +41,8 @@ def browser_type_launch_args(browser_type_launch_args):
 @pytest.fixture(autouse=True)
 def _eager_celery(settings):
     # Unit tests run tasks in-process; the tests that need a real worker say so.
+    # A fast hasher: the demo lab creates eleven users per test.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.CELERY_TASK_ALWAYS_EAGER = True
     from config.celery import app
 

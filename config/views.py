@@ -6,6 +6,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.http import require_GET
+from kombu import Connection
 
 
 def _database_status() -> str:
@@ -19,10 +20,9 @@ def _database_status() -> str:
 
 
 def _broker_status() -> str:
-    from config.celery import app
-
+    # A fresh connection each time: a pooled one could hide a broker that died.
     try:
-        with app.connection_for_write() as conn:
+        with Connection(settings.CELERY_BROKER_URL, transport_options=settings.CELERY_BROKER_TRANSPORT_OPTIONS) as conn:
             conn.ensure_connection(max_retries=1, timeout=2)
     except Exception as exc:  # same: a probe reports, it does not raise
         return f"error: {exc.__class__.__name__}"

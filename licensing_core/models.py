@@ -152,3 +152,23 @@ class MailMessage(models.Model):
 
     def __str__(self) -> str:
         return self.subject
+
+
+class LabTrust(models.Model):
+    """The lab's Smart Software Manager trust material.
+
+    The certificate authority issues ID certificates and signs authorization
+    codes; appliances of the lab carry its certificate as their built-in trust
+    anchor (as real appliances ship Cisco's). The secrets sign registration
+    tokens and return codes. Created on first use by
+    licensing_core.trust.lab_trust().
+    """
+
+    lab = models.OneToOneField(Lab, on_delete=models.CASCADE, related_name="trust")
+    ca_key_pem = models.BinaryField()
+    ca_cert_pem = models.BinaryField()
+    token_secret = models.BinaryField()
+    return_code_secret = models.BinaryField()
+
+    def __str__(self) -> str:
+        return f"Trust material of {self.lab}"

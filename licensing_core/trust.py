@@ -1,0 +1,31 @@
+"""The lab's certificate authority and signing secrets."""
+
+import secrets
+
+from django.db import IntegrityError, transaction
+
+from licensing_core import pki
+from licensing_core.models import Lab, LabTrust
+
+
+def lab_trust(*, lab: Lab, now) -> LabTrust:
+    """The lab's trust material, created on first use (race-safe)."""
+    trust = LabTrust.objects.filter(lab=lab).first()
+    if trust is not None:
+        return trust
+    ca = pki.make_ca(common_name=f"Smart Software Manager CA ({lab.slug})", now=now)
+    try:
+        with transaction.atomic():
+            return LabTrust.objects.create(
+                lab=lab,
+                ca_key_pem=ca.key_pem,
+                ca_cert_pem=ca.cert_pem,
+                token_secret=secrets.token_bytes(32),
+                return_code_secret=secrets.token_bytes(32),
+            )
+    except IntegrityError:  # another process created it first
+        return LabTrust.objects.get(lab=lab)
+
+
+def certificate_authority(trust: LabTrust) -> pki.CertificateAuthority:
+    return pki.CertificateAuthority(key_pem=bytes(trust.ca_key_pem), cert_pem=bytes(trust.ca_cert_pem))
