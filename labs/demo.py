@@ -40,7 +40,9 @@ def demo_lab_build() -> Lab:
             user.set_password(DEMO_PASSWORD)
             user.is_staff = user.is_superuser = username == "admin"
             user.save()
-        LabMembership.objects.get_or_create(lab=lab, user=user, defaults={"gateway_role": gateway_role})
+        LabMembership.objects.get_or_create(
+            lab=lab, user=user, defaults={"gateway_role": gateway_role, "is_manager": username == "admin"}
+        )
         users[username] = user
     seed_demo_portal(lab=lab, users=users)
     seed_demo_appliances(lab=lab)

@@ -1,8 +1,16 @@
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from datetime import timedelta
 
-from labs.selectors import labs_for_user, last_heartbeat
-from licensing_core.clock import lab_now
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from labs.forms import AdvanceToForm
+from labs.selectors import lab_for_user, lab_mailbox, lab_timeline, labs_for_user, last_heartbeat
+from licensing_core.clock import ClockError, clock_freeze, clock_unfreeze, lab_now
+from licensing_core.sweeps import lab_advance
+
+ADVANCE_STEPS_DAYS = (1, 7, 30, 90)
 
 
 @require_GET
@@ -12,3 +20,71 @@ def home(request):
     labs = list(labs_for_user(user=request.user))
     rows = [{"lab": lab, "now": lab_now(lab)} for lab in labs]
     return render(request, "labs/home.html", {"rows": rows, "heartbeat": last_heartbeat()})
+
+
+@require_GET
+def lab_detail(request, slug: str):
+    lab, membership = lab_for_user(user=request.user, slug=slug)
+    context = {
+        "lab": lab,
+        "now": lab_now(lab),
+        "can_manage": _can_manage(request.user, membership),
+        "steps": ADVANCE_STEPS_DAYS,
+        "advance_form": AdvanceToForm(),
+        "timeline": lab_timeline(lab=lab),
+    }
+    return render(request, "labs/lab.html", context)
+
+
+@require_POST
+def lab_advance_view(request, slug: str):
+    lab, membership = lab_for_user(user=request.user, slug=slug)
+    if not _can_manage(request.user, membership):
+        raise PermissionDenied("Only a lab manager can move the lab clock.")
+    if "days" in request.POST:
+        try:
+            days = int(request.POST["days"])
+        except ValueError:
+            days = 0
+        if days not in ADVANCE_STEPS_DAYS:
+            messages.error(request, "Choose one of the offered steps: +1, +7, +30 or +90 days.")
+            return redirect("labs:detail", slug=lab.slug)
+        target = lab_now(lab) + timedelta(days=days)
+    else:
+        form = AdvanceToForm(request.POST)
+        if not form.is_valid():
+            messages.error(request, "Enter the date to advance to, as YYYY-MM-DD.")
+            return redirect("labs:detail", slug=lab.slug)
+        target = form.target()
+    try:
+        result = lab_advance(lab=lab, to=target)
+    except ClockError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(
+            request,
+            f"Lab time is now {result.finished_at:%d %b %Y %H:%M} UTC; {result.processed} due item(s) processed.",
+        )
+    return redirect("labs:detail", slug=lab.slug)
+
+
+@require_POST
+def lab_freeze_view(request, slug: str):
+    lab, membership = lab_for_user(user=request.user, slug=slug)
+    if not _can_manage(request.user, membership):
+        raise PermissionDenied("Only a lab manager can freeze the lab clock.")
+    if request.POST.get("frozen") == "1":
+        clock_freeze(lab=lab)
+    else:
+        clock_unfreeze(lab=lab)
+    return redirect("labs:detail", slug=lab.slug)
+
+
+@require_GET
+def mailbox(request, slug: str):
+    lab, _ = lab_for_user(user=request.user, slug=slug)
+    return render(request, "labs/mailbox.html", {"lab": lab, "mails": lab_mailbox(lab=lab)[:200]})
+
+
+def _can_manage(user, membership) -> bool:
+    return user.is_superuser or (membership is not None and membership.is_manager)

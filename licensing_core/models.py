@@ -42,6 +42,8 @@ class LabMembership(models.Model):
     lab = models.ForeignKey(Lab, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="lab_memberships")
     gateway_role = models.CharField(max_length=32, choices=GatewayRole.choices, default=GatewayRole.ADMINISTRATOR)
+    # Lab managers move the lab clock, inject faults and manage members.
+    is_manager = models.BooleanField(default=False)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["lab", "user"], name="one_membership_per_lab_user")]
