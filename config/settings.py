@@ -155,7 +155,14 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # The beat schedule is declared here and only here (issue: time).
+_SWEEP_SECONDS = env_int("LAB_SWEEP_SECONDS", 60, minimum=1)
 CELERY_BEAT_SCHEDULE: dict = {
+    # Renewals, countdowns and alert e-mails of every lab, at each lab's time.
+    "sweep-labs": {
+        "task": "licensing_core.tasks.sweep_labs_task",
+        "schedule": _SWEEP_SECONDS,
+        "options": {"expires": max(_SWEEP_SECONDS - 1, 1)},
+    },
     "lab-heartbeat": {
         "task": "licensing_core.tasks.heartbeat_task",
         "schedule": env_int("LAB_HEARTBEAT_SECONDS", 60, minimum=1),
