@@ -1,0 +1,62 @@
+"""The lab page: lab time, Advance time, timeline and mailbox."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from licensing_core.clock import clock_freeze, lab_now
+from licensing_core.events import event_record
+from licensing_core.models import Lab
+
+pytestmark = pytest.mark.django_db
+
+START = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+class TestLabPage:
+    def test_a_manager_advances_time_from_the_lab_page(self, client, login_as, demo_lab):
+        clock_freeze(lab=demo_lab)
+        before = lab_now(Lab.objects.get(pk=demo_lab.pk))
+        login_as("admin")
+        response = client.post(f"/labs/{demo_lab.slug}/advance/", {"days": "7"}, follow=True)
+        assert lab_now(Lab.objects.get(pk=demo_lab.pk)) == before + timedelta(days=7)
+        assert "due item(s) processed" in response.content.decode()
+
+    def test_advance_to_a_date_and_bad_input_gets_a_message(self, client, login_as, demo_lab):
+        clock_freeze(lab=demo_lab)
+        login_as("admin")
+        body = client.post(f"/labs/{demo_lab.slug}/advance/", {"date": "not a date"}, follow=True).content.decode()
+        assert "Enter the date to advance to" in body
+        body = client.post(f"/labs/{demo_lab.slug}/advance/", {"days": "13"}, follow=True).content.decode()
+        assert "Choose one of the offered steps" in body
+        body = client.post(f"/labs/{demo_lab.slug}/advance/", {"date": "2001-01-01"}, follow=True).content.decode()
+        assert "never moves backwards" in body
+
+    def test_only_managers_move_the_clock(self, client, login_as, demo_lab):
+        login_as("operator")
+        assert client.post(f"/labs/{demo_lab.slug}/advance/", {"days": "1"}).status_code == 403
+        assert "Only a lab manager can move the lab clock" in client.get(f"/labs/{demo_lab.slug}/").content.decode()
+
+    def test_outsiders_get_404(self, client, demo_lab, django_user_model):
+        client.force_login(django_user_model.objects.create_user("outsider"))
+        assert client.get(f"/labs/{demo_lab.slug}/").status_code == 404
+        assert client.get(f"/labs/{demo_lab.slug}/mailbox/").status_code == 404
+        assert client.post(f"/labs/{demo_lab.slug}/advance/", {"days": "1"}).status_code == 404
+
+    def test_the_timeline_shows_events_and_mail_by_lab_time(self, client, login_as, demo_lab, settings):
+        from django.core.mail import EmailMessage
+
+        settings.EMAIL_BACKEND = "licensing_core.mail.MailboxBackend"
+        event_record(lab=demo_lab, at=START, side="gateway", kind="x", message="The product is registered <b>")
+        EmailMessage(
+            "Expiry of evaluation period",
+            "body",
+            to=["ops@example.com"],
+            headers={"X-Lab-Id": str(demo_lab.pk), "X-Lab-Time": (START + timedelta(days=1)).isoformat()},
+        ).send()
+        login_as("guest")
+        body = client.get(f"/labs/{demo_lab.slug}/").content.decode()
+        assert body.index("Expiry of evaluation period") < body.index("The product is registered &lt;b&gt;")
+        mailbox = client.get(f"/labs/{demo_lab.slug}/mailbox/").content.decode()
+        assert "Expiry of evaluation period" in mailbox
+        assert "ops@example.com" in mailbox
