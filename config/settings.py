@@ -163,6 +163,12 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": _SWEEP_SECONDS,
         "options": {"expires": max(_SWEEP_SECONDS - 1, 1)},
     },
+    # Queued e-mails (the outbox); retried here when SMTP was down.
+    "deliver-mail": {
+        "task": "licensing_core.tasks.outbox_deliver_task",
+        "schedule": env_int("LAB_MAIL_SECONDS", 30, minimum=1),
+        "options": {"expires": max(env_int("LAB_MAIL_SECONDS", 30, minimum=1) - 1, 1)},
+    },
     "lab-heartbeat": {
         "task": "licensing_core.tasks.heartbeat_task",
         "schedule": env_int("LAB_HEARTBEAT_SECONDS", 60, minimum=1),

@@ -1,16 +1,31 @@
-"""E-mail for the lab.
+"""E-mail for the lab: templates, the outbox and delivery.
 
-`MailboxBackend` is the default backend: messages are stored as MailMessage
-rows that the lab's Mailbox page shows, so demos need no mail server. The lab
-and lab time a message belongs to travel in the `X-Lab-Id` and `X-Lab-Time`
-headers that the sending code sets.
+Messages are rendered from subject/text/html template triplets
+(templates/emails/<name>-subject.txt, -body.txt, -body.html), written once to
+the outbox (MailMessage) with a dedupe key, and delivered by
+`outbox_deliver`, which claims each row before sending it.
+
+Without EMAIL_HOST the default backend is `MailboxBackend`: delivery then
+just marks the row sent, and the lab's Mailbox page is where it is read.
+Mail sent directly through Django (send_mail) with that backend is stored as
+a row too, so every message the lab sends shows in the Mailbox.
 """
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives, get_connection
 from django.core.mail.backends.base import BaseEmailBackend
+from django.db import IntegrityError, transaction
+from django.template.loader import render_to_string
 
-from licensing_core.models import MailMessage
+from licensing_core.models import Lab, MailMessage, MailStatus
+
+MAILBOX_BACKEND = "licensing_core.mail.MailboxBackend"
+# A row left in "sending" this long (its worker died mid-delivery) is tried
+# again. The window in which that can send a message twice is the moment
+# between the SMTP server accepting it and the row being marked sent.
+STALE_CLAIM = timedelta(minutes=10)
 
 
 def _html_alternative(message) -> str:
@@ -21,6 +36,8 @@ def _html_alternative(message) -> str:
 
 
 class MailboxBackend(BaseEmailBackend):
+    """Keeps each message as a MailMessage row (status sent) for the Mailbox."""
+
     def send_messages(self, email_messages) -> int:
         rows = []
         for message in email_messages:
@@ -36,7 +53,105 @@ class MailboxBackend(BaseEmailBackend):
                     subject=message.subject,
                     body_text=message.body,
                     body_html=_html_alternative(message),
+                    status=MailStatus.SENT,
                 )
             )
         MailMessage.objects.bulk_create(rows)
         return len(rows)
+
+
+def mail_render(name: str, context: dict) -> tuple[str, str, str]:
+    """(subject, text, html) from the emails/<name>-* template triplet."""
+    subject = render_to_string(f"emails/{name}-subject.txt", context).strip()
+    subject = " ".join(subject.split())  # a header is one line
+    text = render_to_string(f"emails/{name}-body.txt", context)
+    html = render_to_string(f"emails/{name}-body.html", context)
+    return subject, text, html
+
+
+def mail_enqueue(
+    *,
+    lab: Lab | None,
+    lab_time: datetime | None,
+    template: str,
+    context: dict,
+    recipients: list[str],
+    dedupe_key: str,
+    sender: str | None = None,
+) -> MailMessage | None:
+    """Queue one message. Returns None when a message with this dedupe key was
+    already queued (the same alert falling due twice sends one e-mail)."""
+    if not recipients:
+        return None
+    subject, text, html = mail_render(template, {**context, "lab": lab, "lab_time": lab_time})
+    try:
+        with transaction.atomic():
+            return MailMessage.objects.create(
+                lab=lab,
+                lab_time=lab_time,
+                dedupe_key=dedupe_key,
+                sender=sender or settings.DEFAULT_FROM_EMAIL,
+                recipients=list(recipients),
+                subject=subject,
+                body_text=text,
+                body_html=html,
+                status=MailStatus.PENDING,
+            )
+    except IntegrityError:
+        return None
+
+
+def _claim(message_id: int, *, now: datetime) -> bool:
+    """Claim a row for delivery; True only for the one caller that won it."""
+    claimed = MailMessage.objects.filter(pk=message_id, status=MailStatus.PENDING).update(
+        status=MailStatus.SENDING, claimed_at=now
+    )
+    return claimed == 1
+
+
+def outbox_deliver(*, now: datetime, limit: int = 100) -> int:
+    """Deliver pending messages; returns how many were sent.
+
+    `now` is wall time here: delivery happens in the real world, whatever the
+    lab's clock says.
+    """
+    MailMessage.objects.filter(status=MailStatus.SENDING, claimed_at__lt=now - STALE_CLAIM).update(
+        status=MailStatus.PENDING
+    )
+    pending = list(MailMessage.objects.filter(status=MailStatus.PENDING).order_by("id")[:limit])
+    if not pending:
+        return 0
+    keep_in_mailbox = settings.EMAIL_BACKEND == MAILBOX_BACKEND
+    connection = None if keep_in_mailbox else get_connection(fail_silently=False)
+    sent = 0
+    try:
+        for message in pending:
+            if not _claim(message.pk, now=now):
+                continue  # another worker has it
+            try:
+                if connection is not None:
+                    email = EmailMultiAlternatives(
+                        message.subject,
+                        message.body_text,
+                        message.sender,
+                        message.recipients,
+                        connection=connection,
+                        headers={"X-Lab-Time": message.lab_time.isoformat() if message.lab_time else ""},
+                    )
+                    if message.body_html:
+                        email.attach_alternative(message.body_html, "text/html")
+                    email.send()
+            except Exception as exc:  # SMTP down or refused: keep it for the next run
+                MailMessage.objects.filter(pk=message.pk).update(
+                    status=MailStatus.PENDING, attempts=message.attempts + 1, last_error=str(exc)[:1000]
+                )
+                connection = None if keep_in_mailbox else get_connection(fail_silently=False)
+                continue
+            MailMessage.objects.filter(pk=message.pk).update(
+                status=MailStatus.SENT, sent_at=now, attempts=message.attempts + 1, last_error=""
+            )
+            sent += 1
+    finally:
+        if connection is not None:
+            connection.close()
+    return sent

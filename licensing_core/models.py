@@ -136,21 +136,40 @@ class JobRun(models.Model):
         return f"{self.kind} ({self.get_trigger_display()}): {self.get_status_display()}"
 
 
+class MailStatus(models.TextChoices):
+    PENDING = "pending", "Waiting to be sent"
+    SENDING = "sending", "Sending"
+    SENT = "sent", "Sent"
+
+
 class MailMessage(models.Model):
-    """A message the lab sent, kept so the Mailbox page can show it; with SMTP
-    configured it is also delivered (see licensing_core.mail)."""
+    """One row per e-mail the lab sends: the outbox and the Mailbox page.
+
+    A message is written once (its `dedupe_key` is unique, so the same alert
+    falling due twice cannot queue two e-mails), then claimed with a
+    conditional UPDATE pending -> sending before delivery, so two workers
+    never deliver it twice. An SMTP failure puts it back to pending with the
+    error; the next delivery run retries it. See licensing_core.mail.
+    """
 
     lab = models.ForeignKey(Lab, on_delete=models.CASCADE, null=True, blank=True, related_name="mail")
     lab_time = models.DateTimeField(null=True, blank=True, help_text="Lab time at which the message fell due.")
+    dedupe_key = models.CharField(max_length=255, null=True, blank=True, unique=True)
     sender = models.CharField(max_length=254)
     recipients = models.JSONField(default=list)
     subject = models.CharField(max_length=998)
     body_text = models.TextField()
     body_html = models.TextField(blank=True)
+    status = models.CharField(max_length=10, choices=MailStatus.choices, default=MailStatus.SENT)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "id"]), models.Index(fields=["lab", "-lab_time", "-id"])]
 
     def __str__(self) -> str:
         return self.subject

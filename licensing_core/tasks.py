@@ -43,3 +43,13 @@ def sweep_labs_task(trigger: str = JobTrigger.BEAT) -> int:
         )
         total += processed
     return total
+
+
+@shared_task(name="licensing_core.tasks.outbox_deliver_task")
+def outbox_deliver_task() -> int:
+    """Deliver queued e-mails. Beat runs it often; services also enqueue it
+    after commit so a message goes out without waiting for the next tick."""
+    from licensing_core.clock import wall_now
+    from licensing_core.mail import outbox_deliver
+
+    return outbox_deliver(now=wall_now())
