@@ -35,7 +35,10 @@ def test_a_real_worker_on_redis_records_a_heartbeat():
     app.conf.update(broker_url=REDIS_URL, task_always_eager=False, broker_transport_options={})
     try:
         with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
-            heartbeat_task.delay(trigger=JobTrigger.GUI)
+            # An explicit connection: the app's producer pool may already hold
+            # a connection to the suite's default broker from earlier tests.
+            with app.connection_for_write(REDIS_URL) as connection:
+                heartbeat_task.apply_async(kwargs={"trigger": JobTrigger.GUI}, connection=connection)
             deadline = time.monotonic() + 20
             while time.monotonic() < deadline and not JobRun.objects.filter(kind="heartbeat").exists():
                 time.sleep(0.1)
