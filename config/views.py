@@ -8,6 +8,8 @@ from django.http import JsonResponse
 from django.views.decorators.http import require_GET
 from kombu import Connection
 
+from labs.throttle import login_blocked_for, login_failure_record, login_failures_clear
+
 
 def _database_status() -> str:
     try:
@@ -41,5 +43,32 @@ def healthz(request):
 
 
 class LabLoginView(auth_views.LoginView):
+    """Django's login view with throttling: five failures for a user name or
+    from an address in 15 minutes refuse further attempts for a while."""
+
     template_name = "registration/login.html"
     redirect_authenticated_user = True
+
+    def post(self, request, *args, **kwargs):
+        username = request.POST.get("username", "")
+        address = request.META.get("REMOTE_ADDR")
+        wait = login_blocked_for(username=username, ip_address=address)
+        if wait is not None:
+            minutes = max(1, round(wait.total_seconds() / 60))
+            form = self.get_form()
+            form.errors.clear()
+            form.add_error(
+                None, f"Too many failed login attempts. Try again in {minutes} minute{'s' if minutes != 1 else ''}."
+            )
+            return self.render_to_response(self.get_context_data(form=form), status=429)
+        return super().post(request, *args, **kwargs)
+
+    def form_invalid(self, form):
+        login_failure_record(
+            username=self.request.POST.get("username", ""), ip_address=self.request.META.get("REMOTE_ADDR")
+        )
+        return super().form_invalid(form)
+
+    def form_valid(self, form):
+        login_failures_clear(username=form.get_user().get_username())
+        return super().form_valid(form)
