@@ -19,7 +19,7 @@ def _redis_available() -> bool:
 @pytest.mark.redis
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_a_real_worker_on_redis_records_a_heartbeat():
+def test_a_real_worker_on_redis_records_a_heartbeat(monkeypatch):
     if not _redis_available():
         if os.environ.get("CI"):
             pytest.fail(f"Redis is not reachable at {REDIS_URL}; .ci/run should have started it")
@@ -31,6 +31,9 @@ def test_a_real_worker_on_redis_records_a_heartbeat():
     from licensing_core.models import JobRun, JobTrigger
     from licensing_core.tasks import heartbeat_task
 
+    # Celery lets the CELERY_BROKER_URL environment variable win over app.conf,
+    # so point both at the test's Redis database.
+    monkeypatch.setenv("CELERY_BROKER_URL", REDIS_URL)
     saved = {key: app.conf[key] for key in ("broker_url", "task_always_eager", "broker_transport_options")}
     app.conf.update(broker_url=REDIS_URL, task_always_eager=False, broker_transport_options={})
     try:
