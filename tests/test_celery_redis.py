@@ -2,6 +2,7 @@
 
 import os
 import time
+import uuid
 
 import pytest
 import redis
@@ -37,11 +38,13 @@ def test_a_real_worker_on_redis_records_a_heartbeat(monkeypatch):
     saved = {key: app.conf[key] for key in ("broker_url", "task_always_eager", "broker_transport_options")}
     app.conf.update(broker_url=REDIS_URL, task_always_eager=False, broker_transport_options={})
     try:
-        with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
+        # A queue of its own, so a concurrent run on the same Redis cannot take the message.
+        queue = f"test-heartbeat-{uuid.uuid4().hex}"
+        with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10, queues=[queue]):
             # An explicit connection: the app's producer pool may already hold
             # a connection to the suite's default broker from earlier tests.
             with app.connection_for_write(REDIS_URL) as connection:
-                heartbeat_task.apply_async(kwargs={"trigger": JobTrigger.GUI}, connection=connection)
+                heartbeat_task.apply_async(kwargs={"trigger": JobTrigger.GUI}, connection=connection, queue=queue)
             deadline = time.monotonic() + 20
             while time.monotonic() < deadline and not JobRun.objects.filter(kind="heartbeat").exists():
                 time.sleep(0.1)
