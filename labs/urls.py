@@ -8,5 +8,6 @@ urlpatterns = [
     path("labs/<slug:slug>/", views.lab_detail, name="detail"),
     path("labs/<slug:slug>/advance/", views.lab_advance_view, name="advance"),
     path("labs/<slug:slug>/freeze/", views.lab_freeze_view, name="freeze"),
+    path("labs/<slug:slug>/faults/", views.lab_fault_view, name="fault"),
     path("labs/<slug:slug>/mailbox/", views.mailbox, name="mailbox"),
 ]

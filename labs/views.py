@@ -8,6 +8,7 @@ from django.views.decorators.http import require_GET, require_POST
 from labs.forms import AdvanceToForm
 from labs.selectors import lab_for_user, lab_mailbox, lab_timeline, labs_for_user, last_heartbeat
 from licensing_core.clock import ClockError, clock_freeze, clock_unfreeze, lab_now
+from licensing_core.faults import CSSM_SLOW_MAX_SECONDS, FAULT_HELP, Fault, fault_set
 from licensing_core.sweeps import lab_advance
 
 ADVANCE_STEPS_DAYS = (1, 7, 30, 90)
@@ -32,6 +33,16 @@ def lab_detail(request, slug: str):
         "steps": ADVANCE_STEPS_DAYS,
         "advance_form": AdvanceToForm(),
         "timeline": lab_timeline(lab=lab),
+        "faults": [
+            {
+                "fault": fault,
+                "on": bool(lab.faults.get(fault.value)),
+                "value": lab.faults.get(fault.value),
+                "help": FAULT_HELP[fault],
+            }
+            for fault in Fault
+        ],
+        "slow_max": CSSM_SLOW_MAX_SECONDS,
     }
     return render(request, "labs/lab.html", context)
 
@@ -77,6 +88,31 @@ def lab_freeze_view(request, slug: str):
         clock_freeze(lab=lab)
     else:
         clock_unfreeze(lab=lab)
+    return redirect("labs:detail", slug=lab.slug)
+
+
+@require_POST
+def lab_fault_view(request, slug: str):
+    lab, membership = lab_for_user(user=request.user, slug=slug)
+    if not _can_manage(request.user, membership):
+        raise PermissionDenied("Only a lab manager can inject faults.")
+    try:
+        fault = Fault(request.POST.get("fault", ""))
+    except ValueError:
+        messages.error(request, "Unknown fault.")
+        return redirect("labs:detail", slug=lab.slug)
+    value: bool | int = request.POST.get("on") == "1"
+    if value and fault == Fault.CSSM_SLOW and request.POST.get("seconds"):
+        try:
+            value = int(request.POST["seconds"])
+        except ValueError:
+            messages.error(request, f"The delay must be a whole number of seconds (1 to {CSSM_SLOW_MAX_SECONDS}).")
+            return redirect("labs:detail", slug=lab.slug)
+        if not 1 <= value <= CSSM_SLOW_MAX_SECONDS:
+            messages.error(request, f"The delay must be between 1 and {CSSM_SLOW_MAX_SECONDS} seconds.")
+            return redirect("labs:detail", slug=lab.slug)
+    fault_set(lab=lab, fault=fault, value=value)
+    messages.success(request, f"{fault.label}: {'on' if value else 'off'}.")
     return redirect("labs:detail", slug=lab.slug)
 
 

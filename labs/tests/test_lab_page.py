@@ -60,3 +60,37 @@ class TestLabPage:
         mailbox = client.get(f"/labs/{demo_lab.slug}/mailbox/").content.decode()
         assert "Expiry of evaluation period" in mailbox
         assert "ops@example.com" in mailbox
+
+
+class TestFaults:
+    def test_a_manager_toggles_faults_from_the_lab_page(self, client, login_as, demo_lab):
+        login_as("admin")
+        body = client.get(f"/labs/{demo_lab.slug}/").content.decode()
+        assert "Fault injection" in body
+        assert "CSSM unreachable" in body
+        client.post(f"/labs/{demo_lab.slug}/faults/", {"fault": "cssm_unreachable", "on": "1"})
+        client.post(f"/labs/{demo_lab.slug}/faults/", {"fault": "cssm_slow", "on": "1", "seconds": "30"})
+        assert Lab.objects.get(pk=demo_lab.pk).faults == {"cssm_unreachable": True, "cssm_slow": 30}
+        client.post(f"/labs/{demo_lab.slug}/faults/", {"fault": "cssm_unreachable", "on": "0"})
+        assert Lab.objects.get(pk=demo_lab.pk).faults == {"cssm_slow": 30}
+
+    def test_bad_fault_input_gets_a_message(self, client, login_as, demo_lab):
+        login_as("admin")
+        body = client.post(f"/labs/{demo_lab.slug}/faults/", {"fault": "meteor"}, follow=True).content.decode()
+        assert "Unknown fault." in body
+        body = client.post(
+            f"/labs/{demo_lab.slug}/faults/", {"fault": "cssm_slow", "on": "1", "seconds": "999"}, follow=True
+        ).content.decode()
+        assert "between 1 and 120 seconds" in body
+        body = client.post(
+            f"/labs/{demo_lab.slug}/faults/", {"fault": "cssm_slow", "on": "1", "seconds": "x"}, follow=True
+        ).content.decode()
+        assert "whole number of seconds" in body
+        assert Lab.objects.get(pk=demo_lab.pk).faults == {}
+
+    def test_only_managers_inject_faults(self, client, login_as, demo_lab):
+        login_as("operator")
+        assert (
+            client.post(f"/labs/{demo_lab.slug}/faults/", {"fault": "cssm_unreachable", "on": "1"}).status_code == 403
+        )
+        assert "Fault injection" not in client.get(f"/labs/{demo_lab.slug}/").content.decode()
