@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from config import views
+from cssm_portal.agent_api import smart_agent_endpoint
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
@@ -11,5 +12,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("cssm/", include("cssm_portal.urls")),
     path("appliance/", include("gateway_ui.urls")),
+    path("licservice/license", smart_agent_endpoint, name="smart_agent_direct"),
+    path("Transportgateway/services/DeviceRequestHandler", smart_agent_endpoint, name="smart_agent_gateway"),
     path("", include("labs.urls")),
 ]

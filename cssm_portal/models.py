@@ -73,3 +73,269 @@ class AccountAccess(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user}: {self.get_role_display()}"
+
+
+# --- Licences ------------------------------------------------------------------------------
+
+
+class LicenseType(models.TextChoices):
+    PERPETUAL = "PERPETUAL", "Perpetual"
+    TERM = "TERM", "Term"
+
+
+class LicensePool(models.Model):
+    """Licences of one entitlement tag held by one Virtual Account.
+
+    `purchased` is what the account owns; what is in use is the sum of the
+    LicenseUsage rows of the account's product instances for the tag.
+    """
+
+    virtual_account = models.ForeignKey(VirtualAccount, on_delete=models.CASCADE, related_name="pools")
+    tag = models.CharField(max_length=200)
+    purchased = models.PositiveIntegerField(default=0)
+    license_type = models.CharField(max_length=10, choices=LicenseType.choices, default=LicenseType.PERPETUAL)
+    end_date = models.DateField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["tag"]
+        constraints = [
+            models.UniqueConstraint(fields=["virtual_account", "tag"], name="one_pool_per_va_and_tag"),
+            models.CheckConstraint(condition=models.Q(purchased__gte=0), name="pool_purchased_not_negative"),
+            models.CheckConstraint(
+                condition=(models.Q(license_type="TERM", end_date__isnull=False))
+                | models.Q(license_type="PERPETUAL", end_date__isnull=True),
+                name="pool_term_has_end_date",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tag} in {self.virtual_account}: {self.purchased}"
+
+
+class TransactionSource(models.TextChoices):
+    MANUAL = "Manual", "Manual"
+    DLC = "DLC Device Migration", "DLC Device Migration"
+    PAK = "PAK Migration", "PAK Migration"
+    ORDER = "Order", "Order"
+    TRANSFER = "Transfer", "Transfer"
+
+
+class LicenseTransaction(models.Model):
+    smart_account = models.ForeignKey(SmartAccount, on_delete=models.CASCADE, related_name="transactions")
+    virtual_account = models.ForeignKey(VirtualAccount, on_delete=models.CASCADE, related_name="transactions")
+    at = models.DateTimeField()
+    tag = models.CharField(max_length=200)
+    sku = models.CharField(max_length=40)
+    license_name = models.CharField(max_length=200)
+    quantity = models.IntegerField()
+    license_type = models.CharField(max_length=10, choices=LicenseType.choices, default=LicenseType.PERPETUAL)
+    end_date = models.DateField(null=True, blank=True)
+    source = models.CharField(max_length=32, choices=TransactionSource.choices)
+    reference = models.CharField(max_length=200, blank=True, help_text="Order number, PAK or device serial.")
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["smart_account", "-at"]), models.Index(fields=["virtual_account", "-at"])]
+
+    def __str__(self) -> str:
+        return f"{self.sku} x{self.quantity} ({self.source})"
+
+
+# --- Tokens and product instances ---------------------------------------------------------
+
+
+class RegistrationToken(models.Model):
+    virtual_account = models.ForeignKey(VirtualAccount, on_delete=models.CASCADE, related_name="tokens")
+    token_id = models.UUIDField(unique=True)
+    value = models.TextField()
+    description = models.CharField(max_length=100, blank=True)
+    created_by = models.CharField(max_length=150)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    max_uses = models.PositiveIntegerField(null=True, blank=True)
+    uses = models.PositiveIntegerField(default=0)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    export_controlled = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(max_uses__isnull=True) | models.Q(uses__lte=models.F("max_uses")),
+                name="token_uses_within_max",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(max_uses__isnull=True) | models.Q(max_uses__gte=1), name="token_max_uses_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Token {self.token_id}"
+
+
+class ProductInstance(models.Model):
+    """A registered appliance, or a reserving one known only from its request code."""
+
+    lab = models.ForeignKey(Lab, on_delete=models.CASCADE, related_name="product_instances")
+    virtual_account = models.ForeignKey(VirtualAccount, on_delete=models.CASCADE, related_name="instances")
+    piid = models.UUIDField(unique=True)
+    udi = models.CharField(max_length=200)
+    name = models.CharField(max_length=255)
+    product = models.CharField(max_length=8, help_text="ESA or SMA")
+    pid = models.CharField(max_length=40)
+    serial = models.CharField(max_length=80)
+    software_version = models.CharField(max_length=80, blank=True)
+    agent_version = models.CharField(max_length=40, blank=True)
+    certificate_pem = models.TextField(blank=True)
+    cert_expires_at = models.DateTimeField(null=True, blank=True)
+    export_controlled = models.BooleanField(default=False)
+    registered_at = models.DateTimeField()
+    last_contact = models.DateTimeField()
+    recent_nonces = models.JSONField(default=list, blank=True)
+    dlc_completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [models.UniqueConstraint(fields=["lab", "udi"], name="one_instance_per_udi")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_reserving(self) -> bool:
+        return hasattr(self, "reservation")
+
+
+class UsageStatus(models.TextChoices):
+    AUTHORIZED = "authorized", "Authorized"
+    OUT_OF_COMPLIANCE = "out_of_compliance", "Out of Compliance"
+    RESERVED = "reserved", "Reserved"
+
+
+class LicenseUsage(models.Model):
+    instance = models.ForeignKey(ProductInstance, on_delete=models.CASCADE, related_name="usage")
+    tag = models.CharField(max_length=200)
+    count = models.PositiveIntegerField()
+    status = models.CharField(max_length=20, choices=UsageStatus.choices, default=UsageStatus.AUTHORIZED)
+
+    class Meta:
+        ordering = ["tag"]
+        constraints = [
+            models.UniqueConstraint(fields=["instance", "tag"], name="one_usage_per_instance_and_tag"),
+            models.CheckConstraint(condition=models.Q(count__gte=1), name="usage_count_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.instance}: {self.tag} x{self.count}"
+
+
+class ReservationType(models.TextChoices):
+    SPECIFIC = "SPECIFIC", "Specific License Reservation"
+    PERMANENT = "PERMANENT", "Permanent License Reservation"
+
+
+class Reservation(models.Model):
+    instance = models.OneToOneField(ProductInstance, on_delete=models.CASCADE, related_name="reservation")
+    request_code = models.CharField(max_length=200)
+    reservation_type = models.CharField(max_length=10, choices=ReservationType.choices)
+    entitlements = models.JSONField(default=dict, help_text="{tag: count} currently reserved")
+    authorization_code = models.TextField()
+    authorized_at = models.DateTimeField()
+    pending_entitlements = models.JSONField(null=True, blank=True)
+    pending_authorization_code = models.TextField(blank=True)
+    pending_since = models.DateTimeField(null=True, blank=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"Reservation of {self.instance}"
+
+    @property
+    def pending(self) -> bool:
+        return bool(self.pending_authorization_code)
+
+
+# --- Alerts, preferences, account requests, on-prem ------------------------------------------
+
+
+class CssmAlert(models.Model):
+    smart_account = models.ForeignKey(SmartAccount, on_delete=models.CASCADE, related_name="alerts")
+    virtual_account = models.ForeignKey(
+        VirtualAccount, on_delete=models.CASCADE, null=True, blank=True, related_name="alerts"
+    )
+    alert_type = models.CharField(max_length=80)
+    severity = models.CharField(max_length=16)
+    message = models.TextField()
+    dedupe_key = models.CharField(max_length=300)
+    raised_at = models.DateTimeField()
+    dismissed_at = models.DateTimeField(null=True, blank=True)
+    cleared_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-raised_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["smart_account", "dedupe_key"],
+                condition=models.Q(cleared_at__isnull=True),
+                name="one_open_alert_per_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.alert_type}: {self.message}"
+
+
+class NotificationPreference(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="cssm_preferences")
+    smart_account = models.ForeignKey(SmartAccount, on_delete=models.CASCADE, related_name="preferences")
+    daily_summary = models.BooleanField(default=False)
+    email = models.EmailField(blank=True)
+    virtual_accounts = models.ManyToManyField(VirtualAccount, blank=True, related_name="+")
+    alert_events = models.JSONField(default=list, blank=True)
+    expiring_days = models.JSONField(default=list, blank=True)
+    status_notification = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "smart_account"], name="one_preference_per_user")]
+
+    def __str__(self) -> str:
+        return f"Preferences of {self.user} for {self.smart_account}"
+
+
+class SmartAccountRequestStatus(models.TextChoices):
+    PENDING_APPROVAL = "pending_approval", "Pending Approval"
+    PENDING_SETUP = "pending_setup", "Pending Setup"
+    COMPLETE = "complete", "Complete"
+    REJECTED = "rejected", "Rejected"
+
+
+class SmartAccountRequest(models.Model):
+    lab = models.ForeignKey(Lab, on_delete=models.CASCADE, related_name="smart_account_requests")
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=50)
+    domain = models.CharField(max_length=253)
+    domain_edited = models.BooleanField(default=False)
+    status = models.CharField(max_length=20, choices=SmartAccountRequestStatus.choices)
+    requested_at = models.DateTimeField()
+    decided_at = models.DateTimeField(null=True, blank=True)
+    smart_account = models.ForeignKey(SmartAccount, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_status_display()})"
+
+
+class SatelliteInstance(models.Model):
+    smart_account = models.ForeignKey(SmartAccount, on_delete=models.CASCADE, related_name="satellites")
+    name = models.CharField(max_length=100)
+    version = models.CharField(max_length=40)
+    mode = models.CharField(max_length=20, default="Connected")
+    last_sync = models.DateTimeField(null=True, blank=True)
+    virtual_accounts = models.ManyToManyField(VirtualAccount, blank=True, related_name="satellites")
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name

@@ -1,0 +1,172 @@
+"""Read-side queries of the portal: every list is one annotated queryset, so a
+page costs the same number of queries whatever its number of rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.core.paginator import Paginator
+from django.db.models import (
+    Case,
+    CharField,
+    Count,
+    Exists,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce
+
+from cssm_portal.models import (
+    CssmAlert,
+    LicensePool,
+    LicenseTransaction,
+    LicenseUsage,
+    ProductInstance,
+    RegistrationToken,
+    UsageStatus,
+    VirtualAccount,
+)
+from licensing_core import catalogue
+from licensing_core.models import Event, EventSide
+
+PAGE_SIZE = 25
+
+
+@dataclass
+class Table:
+    page: object
+    sort: str
+    direction: str
+    q: str
+    params: str  # query string without page/sort, for links
+
+    @property
+    def rows(self):
+        return self.page.object_list
+
+
+def table(
+    request,
+    qs: QuerySet,
+    sorts: dict[str, tuple[str, ...]],
+    default: str,
+    *,
+    default_dir: str = "asc",
+    page_size: int = PAGE_SIZE,
+):
+    """Sort, page and keep the query string for a table (server side)."""
+    sort = request.GET.get("sort", default)
+    if sort not in sorts:
+        sort = default
+    direction = request.GET.get("dir", default_dir)
+    if direction not in ("asc", "desc"):
+        direction = "asc"
+    fields = sorts[sort]
+    order = [f"-{f}" if direction == "desc" else f for f in fields] + ["-pk" if direction == "desc" else "pk"]
+    page = Paginator(qs.order_by(*order), page_size).get_page(request.GET.get("page"))
+    keep = request.GET.copy()
+    for k in ("page", "sort", "dir"):
+        keep.pop(k, None)
+    return Table(page=page, sort=sort, direction=direction, q=request.GET.get("q", ""), params=keep.urlencode())
+
+
+def _name_case(field: str = "tag") -> Case:
+    lics = catalogue.ESA_LICENSES + catalogue.SMA_LICENSES
+    return Case(
+        *[When(**{field: lic.entitlement_tag}, then=Value(lic.name)) for lic in lics],
+        default=F(field),
+        output_field=CharField(),
+    )
+
+
+def tokens(va: VirtualAccount) -> QuerySet:
+    return RegistrationToken.objects.filter(virtual_account=va)
+
+
+def _in_use(va_ref: str = "virtual_account") -> Coalesce:
+    sub = (
+        LicenseUsage.objects.filter(instance__virtual_account=OuterRef(va_ref), tag=OuterRef("tag"))
+        .values("tag")
+        .annotate(total=Sum("count"))
+        .values("total")
+    )
+    return Coalesce(Subquery(sub, output_field=IntegerField()), 0)
+
+
+def pools(vas) -> QuerySet:
+    return (
+        LicensePool.objects.filter(virtual_account__in=vas)
+        .select_related("virtual_account")
+        .annotate(in_use=_in_use(), name=_name_case())
+        .annotate(balance=F("purchased") - F("in_use"))
+    )
+
+
+def va_alert_counts(va: VirtualAccount) -> dict[str, int]:
+    row = CssmAlert.objects.filter(virtual_account=va, cleared_at__isnull=True, dismissed_at__isnull=True).aggregate(
+        major=Count("pk", filter=Q(severity="Major")), minor=Count("pk", filter=Q(severity="Minor"))
+    )
+    return row
+
+
+def open_alert_keys(va: VirtualAccount) -> dict[str, str]:
+    return dict(
+        CssmAlert.objects.filter(virtual_account=va, cleared_at__isnull=True, dismissed_at__isnull=True).values_list(
+            "dedupe_key", "severity"
+        )
+    )
+
+
+def instances(vas) -> QuerySet:
+    ooc = LicenseUsage.objects.filter(instance=OuterRef("pk"), status=UsageStatus.OUT_OF_COMPLIANCE)
+    return (
+        ProductInstance.objects.filter(virtual_account__in=vas)
+        .select_related("virtual_account", "reservation")
+        .annotate(
+            out_of_compliance=Exists(ooc),
+            licenses_in_use=Coalesce(Sum("usage__count"), 0),
+        )
+    )
+
+
+def events(*, lab, va=None, sa=None, instance_id=None, q: str = "") -> QuerySet:
+    qs = Event.objects.filter(lab=lab, side=EventSide.CSSM)
+    if va is not None:
+        qs = qs.filter(virtual_account_id=va.pk)
+    if sa is not None:
+        qs = qs.filter(smart_account_id=sa.pk)
+    if instance_id is not None:
+        qs = qs.filter(product_instance_id=instance_id)
+    if q:
+        qs = qs.filter(Q(message__icontains=q) | Q(actor__icontains=q))
+    return qs
+
+
+def alerts(sa, vas, *, q: str = "") -> QuerySet:
+    qs = CssmAlert.objects.filter(smart_account=sa, cleared_at__isnull=True, dismissed_at__isnull=True).filter(
+        Q(virtual_account__in=vas) | Q(virtual_account__isnull=True)
+    )
+    if q:
+        qs = qs.filter(Q(message__icontains=q) | Q(alert_type__icontains=q))
+    return qs.select_related("virtual_account").annotate(
+        sev_rank=Case(
+            When(severity="Major", then=Value(0)),
+            When(severity="Minor", then=Value(1)),
+            default=Value(2),
+            output_field=IntegerField(),
+        )
+    )
+
+
+def transactions(sa, vas, *, sources=None) -> QuerySet:
+    qs = LicenseTransaction.objects.filter(smart_account=sa, virtual_account__in=vas).select_related("virtual_account")
+    if sources:
+        qs = qs.filter(source__in=sources)
+    return qs

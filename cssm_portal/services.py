@@ -1,0 +1,1412 @@
+"""State changes of the Smart Software Manager. Every function takes `now` (lab
+time) and writes its event rows; views and the agent endpoint stay thin."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q, Sum
+
+from cssm_portal.models import (
+    AccountAccess,
+    CssmAlert,
+    CssmRole,
+    LicensePool,
+    LicenseTransaction,
+    LicenseType,
+    LicenseUsage,
+    NotificationPreference,
+    ProductInstance,
+    RegistrationToken,
+    Reservation,
+    ReservationType,
+    SatelliteInstance,
+    SmartAccount,
+    SmartAccountRequest,
+    SmartAccountRequestStatus,
+    TransactionSource,
+    UsageStatus,
+    VirtualAccount,
+)
+from licensing_core import catalogue, codes, formats, pki, schedules
+from licensing_core.alerts import CSSM_ALERT_SEVERITY, CssmAlertType
+from licensing_core.events import event_record
+from licensing_core.models import EventSide, Lab
+from licensing_core.trust import certificate_authority, lab_trust
+
+
+class ServiceError(ValueError):
+    """A refused change; `reason` is shown to the user, next to `field` if given."""
+
+    def __init__(self, reason: str, *, field: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.field = field
+
+
+class AgentRefusal(Exception):
+    """A refused Smart Agent message (docs/protocol.md, Refusals)."""
+
+    def __init__(self, code: str, message: str, status: int) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+
+
+def _event(
+    *,
+    lab: Lab,
+    now: datetime,
+    kind: str,
+    message: str,
+    actor: str = "",
+    va=None,
+    instance=None,
+    sa=None,
+    subject_name: str = "",
+    old=None,
+    new=None,
+):
+    if va is not None and sa is None:
+        sa = va.smart_account
+    return event_record(
+        lab=lab,
+        at=now,
+        side=EventSide.CSSM,
+        kind=kind,
+        message=message,
+        actor=actor,
+        smart_account_id=sa.pk if sa is not None else None,
+        virtual_account_id=va.pk if va is not None else None,
+        product_instance_id=instance.pk if instance is not None else None,
+        subject_name=subject_name or (instance.name if instance is not None else ""),
+        old=old,
+        new=new,
+    )
+
+
+def license_name(tag: str) -> str:
+    try:
+        return catalogue.license_by_tag(tag).name
+    except KeyError:
+        return tag
+
+
+def license_sku(tag: str) -> str:
+    try:
+        return catalogue.license_by_tag(tag).sku
+    except KeyError:
+        return ""
+
+
+def pool_effective(pool: LicensePool, now: datetime) -> int:
+    """Purchased licences still valid at `now` (an expired term pool counts 0)."""
+    if pool.license_type == LicenseType.TERM and pool.end_date and schedules.term_end_at(pool.end_date) <= now:
+        return 0
+    return pool.purchased
+
+
+def in_use_by_tag(va: VirtualAccount) -> dict[str, int]:
+    rows = LicenseUsage.objects.filter(instance__virtual_account=va).values("tag").annotate(total=Sum("count"))
+    return {r["tag"]: r["total"] for r in rows}
+
+
+# --- Tokens -----------------------------------------------------------------------------------------
+
+
+def token_create(
+    *,
+    va: VirtualAccount,
+    actor: str,
+    description: str,
+    expire_days: int,
+    max_uses: int | None,
+    export_controlled: bool,
+    now: datetime,
+) -> RegistrationToken:
+    try:
+        expires_at = schedules.token_expiry(now, expire_days)
+    except ValueError as exc:
+        raise ServiceError(str(exc), field="expire_days") from None
+    if max_uses is not None and max_uses < 1:
+        raise ServiceError("Max. Number of Uses must be a whole number of 1 or more.", field="max_uses")
+    if len(description) > 100:
+        raise ServiceError("The description may be at most 100 characters.", field="description")
+    sa = va.smart_account
+    if export_controlled and not sa.export_controlled_allowed:
+        raise ServiceError(
+            "This Smart Account is not permitted export-controlled functionality.", field="export_controlled"
+        )
+    trust = lab_trust(lab=sa.lab, now=now)
+    token_id = str(uuid.uuid4())
+    value = codes.token_generate(secret_key=bytes(trust.token_secret), now=now, token_id=token_id)
+    token = RegistrationToken.objects.create(
+        virtual_account=va,
+        token_id=token_id,
+        value=value,
+        description=description,
+        created_by=actor,
+        created_at=now,
+        expires_at=expires_at,
+        max_uses=max_uses,
+        export_controlled=export_controlled,
+    )
+    kind = "restricted" if export_controlled else "unrestricted"
+    _event(
+        lab=sa.lab,
+        now=now,
+        kind="cssm.token.created",
+        message=f"Product Instance Registration Token ({kind}) {codes.token_display(value)} created "
+        f'for Virtual Account "{va.name}"' + (f': "{description}"' if description else "."),
+        actor=actor,
+        va=va,
+        subject_name=codes.token_display(value),
+    )
+    return token
+
+
+def token_revoke(*, token: RegistrationToken, actor: str, now: datetime) -> RegistrationToken:
+    if token.revoked_at is not None:
+        raise ServiceError("This token has already been revoked.")
+    token.revoked_at = now
+    token.save(update_fields=["revoked_at"])
+    va = token.virtual_account
+    _event(
+        lab=va.smart_account.lab,
+        now=now,
+        kind="cssm.token.revoked",
+        message=f"Product Instance Registration Token {codes.token_display(token.value)} was revoked.",
+        actor=actor,
+        va=va,
+    )
+    return token
+
+
+# --- Agent exchanges -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Registered:
+    instance: ProductInstance
+    certificate: str
+    ca_certificate: str
+
+
+def _issue(*, lab: Lab, csr_pem: str, udi: str, now: datetime) -> tuple[str, datetime]:
+    trust = lab_trust(lab=lab, now=now)
+    try:
+        cert = pki.issue_id_certificate(ca=certificate_authority(trust), csr_pem=csr_pem.encode(), now=now)
+    except PkiError as exc:
+        raise AgentRefusal("bad_request", exc.reason, 400) from None
+    info = pki.cert_info(cert)
+    if info.udi != udi:
+        raise AgentRefusal("bad_request", "The certificate signing request does not name this product's UDI.", 400)
+    return cert.decode(), info.not_after
+
+
+PkiError = pki.PkiError
+
+
+@transaction.atomic
+def instance_register(
+    *,
+    lab: Lab,
+    token_text: str,
+    csr_pem: str,
+    udi: str,
+    hostname: str,
+    product: str,
+    pid: str,
+    serial: str,
+    software_version: str,
+    agent_version: str,
+    force: bool,
+    nonce: str,
+    now: datetime,
+) -> Registered:
+    trust = lab_trust(lab=lab, now=now)
+    try:
+        parsed = codes.token_parse(token_text, secret_key=bytes(trust.token_secret))
+    except codes.CodeError as exc:
+        raise AgentRefusal("token_invalid", exc.reason, 400) from None
+    token = (
+        RegistrationToken.objects.select_related("virtual_account__smart_account")
+        .filter(token_id=parsed.token_id, virtual_account__smart_account__lab=lab)
+        .first()
+    )
+    if token is None:
+        raise AgentRefusal("token_invalid", codes.TOKEN_FOREIGN, 400)
+    if token.revoked_at is not None:
+        raise AgentRefusal("token_revoked", "The registration token has been revoked.", 403)
+    if token.expires_at <= now:
+        raise AgentRefusal("token_expired", "The registration token has expired.", 403)
+    if token.max_uses is not None and token.uses >= token.max_uses:
+        raise AgentRefusal("token_used_up", "The registration token has reached its maximum number of uses.", 403)
+    if product not in catalogue.PRODUCTS:
+        raise AgentRefusal("bad_request", "The product must be ESA or SMA.", 400)
+    va = token.virtual_account
+    existing = ProductInstance.objects.select_related("virtual_account").filter(lab=lab, udi=udi).first()
+    if existing is not None:
+        if not force:
+            raise AgentRefusal(
+                "already_registered",
+                "The product is already registered. Reregister it if it is already registered (force).",
+                409,
+            )
+        _instance_delete(instance=existing, now=now, actor="", reason="replaced by a new registration")
+    cert, expires = _issue(lab=lab, csr_pem=csr_pem, udi=udi, now=now)
+    # Conditional increment: never more uses than allowed, even under races.
+    updated = (
+        RegistrationToken.objects.filter(pk=token.pk)
+        .filter(Q(max_uses__isnull=True) | Q(uses__lt=F("max_uses")))
+        .update(uses=F("uses") + 1)
+    )
+    if not updated:
+        raise AgentRefusal("token_used_up", "The registration token has reached its maximum number of uses.", 403)
+    instance = ProductInstance.objects.create(
+        lab=lab,
+        virtual_account=va,
+        piid=uuid.uuid4(),
+        udi=udi,
+        name=hostname,
+        product=product,
+        pid=pid,
+        serial=serial,
+        software_version=software_version,
+        agent_version=agent_version,
+        certificate_pem=cert,
+        cert_expires_at=expires,
+        export_controlled=token.export_controlled,
+        registered_at=now,
+        last_contact=now,
+        recent_nonces=[nonce],
+    )
+    _event(
+        lab=lab,
+        now=now,
+        kind="cssm.instance.registered",
+        message=f'Product instance "{hostname}" registered to Virtual Account "{va.name}" with token '
+        f"{codes.token_display(token.value)}.",
+        va=va,
+        instance=instance,
+    )
+    alerts_refresh(smart_account=va.smart_account, now=now)
+    return Registered(instance=instance, certificate=cert, ca_certificate=bytes(trust.ca_cert_pem).decode())
+
+
+def instance_touch(*, instance: ProductInstance, nonce: str, now: datetime) -> None:
+    nonces = (list(instance.recent_nonces) + [nonce])[-50:]
+    instance.recent_nonces = nonces
+    instance.last_contact = now
+    instance.save(update_fields=["recent_nonces", "last_contact"])
+
+
+@transaction.atomic
+def instance_renew_id(*, instance: ProductInstance, csr_pem: str, now: datetime) -> tuple[str, datetime]:
+    cert, expires = _issue(lab=instance.lab, csr_pem=csr_pem, udi=instance.udi, now=now)
+    instance.certificate_pem = cert
+    instance.cert_expires_at = expires
+    instance.save(update_fields=["certificate_pem", "cert_expires_at"])
+    _event(
+        lab=instance.lab,
+        now=now,
+        kind="cssm.instance.id_renewed",
+        message=f'The ID certificate of product instance "{instance.name}" was renewed.',
+        va=instance.virtual_account,
+        instance=instance,
+    )
+    return cert, expires
+
+
+def _compliance(va: VirtualAccount, tags: set[str], now: datetime) -> dict[str, bool]:
+    """tag -> True when the account's use of the tag is within its valid purchases."""
+    pools = {p.tag: p for p in LicensePool.objects.filter(virtual_account=va, tag__in=tags)}
+    use = in_use_by_tag(va)
+    return {t: use.get(t, 0) <= (pool_effective(pools[t], now) if t in pools else 0) for t in tags}
+
+
+@transaction.atomic
+def instance_authorize(*, instance: ProductInstance, usage: list[tuple[str, int]], now: datetime) -> list[dict]:
+    va = instance.virtual_account
+    answer: list[dict] = []
+    valid: dict[str, int] = {}
+    for tag, count in usage:
+        try:
+            lic = catalogue.license_by_tag(tag)
+        except KeyError:
+            answer.append({"tag": tag, "status": "invalid_tag", "display_name": ""})
+            continue
+        if lic.product != instance.product:
+            answer.append({"tag": tag, "status": "invalid_tag", "display_name": lic.name})
+            continue
+        valid[tag] = valid.get(tag, 0) + count
+    previous = {u.tag: u.count for u in instance.usage.all()}
+    instance.usage.exclude(tag__in=[t for t, c in valid.items() if c > 0]).delete()
+    for tag, count in valid.items():
+        if count > 0:
+            LicenseUsage.objects.update_or_create(instance=instance, tag=tag, defaults={"count": count})
+    ok = _compliance(va, set(valid) | set(previous), now)
+    # Every instance of the account using these tags gets the same verdict.
+    for tag, fine in ok.items():
+        LicenseUsage.objects.filter(instance__virtual_account=va, tag=tag).exclude(status=UsageStatus.RESERVED).update(
+            status=UsageStatus.AUTHORIZED if fine else UsageStatus.OUT_OF_COMPLIANCE
+        )
+    for tag, count in valid.items():
+        if count > 0:
+            answer.append(
+                {
+                    "tag": tag,
+                    "status": "authorized" if ok[tag] else "out_of_compliance",
+                    "display_name": license_name(tag),
+                }
+            )
+    now_using = {t: c for t, c in valid.items() if c > 0}
+    if now_using != previous:
+        _event(
+            lab=instance.lab,
+            now=now,
+            kind="cssm.instance.usage",
+            message=f'Product instance "{instance.name}" now uses '
+            + (", ".join(f"{c} {license_name(t)}" for t, c in sorted(now_using.items())) or "no licenses")
+            + ".",
+            va=va,
+            instance=instance,
+            old=previous,
+            new=now_using,
+        )
+    _event(
+        lab=instance.lab,
+        now=now,
+        kind="cssm.instance.authorized",
+        message=f'Product instance "{instance.name}" renewed its authorization'
+        + ("." if all(ok.get(t, True) for t in now_using) else "; some licenses are out of compliance."),
+        va=va,
+        instance=instance,
+    )
+    alerts_refresh(smart_account=va.smart_account, now=now)
+    return answer
+
+
+def _instance_delete(*, instance: ProductInstance, now: datetime, actor: str, reason: str) -> None:
+    va = instance.virtual_account
+    released = {u.tag: u.count for u in instance.usage.all()}
+    _event(
+        lab=instance.lab,
+        now=now,
+        kind="cssm.instance.removed",
+        message=f'Product instance "{instance.name}" was removed ({reason}); its licenses returned to '
+        f'Virtual Account "{va.name}".',
+        actor=actor,
+        va=va,
+        instance=instance,
+        old=released,
+    )
+    instance.delete()
+
+
+@transaction.atomic
+def instance_deregister(*, instance: ProductInstance, now: datetime) -> None:
+    sa = instance.virtual_account.smart_account
+    _instance_delete(instance=instance, now=now, actor="", reason="deregistered by the product")
+    alerts_refresh(smart_account=sa, now=now)
+
+
+@transaction.atomic
+def dlc_deposit(*, instance: ProductInstance, licenses: list[dict], now: datetime) -> list[dict]:
+    if instance.dlc_completed_at is not None:
+        raise AgentRefusal(
+            "dlc_failed", "Device Led Conversion has already been completed for this product instance.", 422
+        )
+    if not licenses:
+        raise AgentRefusal("dlc_failed", "There are no classic licenses to convert.", 422)
+    va = instance.virtual_account
+    deposited = []
+    for item in licenses:
+        tag, count = item["tag"], item["count"]
+        try:
+            lic = catalogue.license_by_tag(tag)
+        except KeyError:
+            raise AgentRefusal("dlc_failed", f"{tag} is not a license this product can convert.", 422) from None
+        if lic.product != instance.product:
+            raise AgentRefusal("dlc_failed", f"{lic.name} is not a license of this product.", 422)
+        pool, _ = LicensePool.objects.get_or_create(virtual_account=va, tag=tag)
+        if pool.license_type == LicenseType.TERM:
+            raise AgentRefusal(
+                "dlc_failed", f"{lic.name} is held as a term license; classic licenses convert to perpetual.", 422
+            )
+        LicensePool.objects.filter(pk=pool.pk).update(purchased=F("purchased") + count)
+        LicenseTransaction.objects.create(
+            smart_account=va.smart_account,
+            virtual_account=va,
+            at=now,
+            tag=tag,
+            sku=lic.sku,
+            license_name=lic.name,
+            quantity=count,
+            source=TransactionSource.DLC,
+            reference=f"{instance.pid} {instance.serial} ({item.get('classic_feature', '')})".strip(),
+        )
+        deposited.append({"tag": tag, "count": count, "display_name": lic.name})
+    instance.dlc_completed_at = now
+    instance.save(update_fields=["dlc_completed_at"])
+    _event(
+        lab=instance.lab,
+        now=now,
+        kind="cssm.dlc.deposited",
+        message=f'Device Led Conversion of "{instance.name}" deposited '
+        + ", ".join(f"{d['count']} {d['display_name']}" for d in deposited)
+        + f' into Virtual Account "{va.name}".',
+        va=va,
+        instance=instance,
+        new=deposited,
+    )
+    alerts_refresh(smart_account=va.smart_account, now=now)
+    return deposited
+
+
+# --- Portal actions on instances --------------------------------------------------------------
+
+
+@transaction.atomic
+def instance_remove(*, instance: ProductInstance, actor: str, now: datetime, return_code: str = "") -> None:
+    sa = instance.virtual_account.smart_account
+    reservation = Reservation.objects.filter(instance=instance).first()
+    if reservation is not None:
+        if not return_code.strip():
+            raise ServiceError("Enter the Reservation Return Code generated on the product.", field="return_code")
+        trust = lab_trust(lab=instance.lab, now=now)
+        try:
+            codes.return_code_verify(
+                return_code, secret=bytes(trust.return_code_secret), piid=str(instance.piid), udi=instance.udi
+            )
+        except codes.CodeError as exc:
+            raise ServiceError(exc.reason, field="return_code") from None
+        returned = ", ".join(f"{c} {license_name(t)}" for t, c in sorted(reservation.entitlements.items()))
+        _alert_once(
+            sa=sa,
+            va=instance.virtual_account,
+            alert_type=CssmAlertType.RESERVED_LICENSES_RETURNED,
+            key=f"returned:{instance.piid}",
+            message=f'Reserved licenses of "{instance.name}" were returned to Virtual Account '
+            f'"{instance.virtual_account.name}"' + (f": {returned}." if returned else "."),
+            now=now,
+        )
+    _instance_delete(instance=instance, now=now, actor=actor, reason=f"removed by {actor}")
+    alerts_refresh(smart_account=sa, now=now)
+
+
+@transaction.atomic
+def instance_transfer(*, instance: ProductInstance, target: VirtualAccount, actor: str, now: datetime) -> None:
+    source = instance.virtual_account
+    if target.smart_account_id != source.smart_account_id:
+        raise ServiceError("The target Virtual Account belongs to another Smart Account.", field="target")
+    if target.pk == source.pk:
+        raise ServiceError("The product instance is already in this Virtual Account.", field="target")
+    reserved = {u.tag: u.count for u in instance.usage.filter(status=UsageStatus.RESERVED)}
+    if reserved:
+        # Reserved licences move with the instance: their purchases go along.
+        for tag, count in reserved.items():
+            _move_purchased(source=source, target=target, tag=tag, quantity=count, actor=actor, now=now)
+    instance.virtual_account = target
+    instance.save(update_fields=["virtual_account"])
+    for va in (source, target):
+        _event(
+            lab=instance.lab,
+            now=now,
+            kind="cssm.instance.transferred",
+            message=f'Product instance "{instance.name}" was transferred from Virtual Account "{source.name}" '
+            f'to "{target.name}".',
+            actor=actor,
+            va=va,
+            instance=instance,
+        )
+    alerts_refresh(smart_account=source.smart_account, now=now)
+
+
+def _available(va: VirtualAccount, now: datetime) -> dict[str, int]:
+    use = in_use_by_tag(va)
+    return {p.tag: pool_effective(p, now) - use.get(p.tag, 0) for p in LicensePool.objects.filter(virtual_account=va)}
+
+
+def _check_available(*, va: VirtualAccount, wanted: dict[str, int], now: datetime, held: dict[str, int]) -> None:
+    available = _available(va, now)
+    for tag, count in wanted.items():
+        spare = available.get(tag, 0) + held.get(tag, 0)
+        if count > spare:
+            raise ServiceError(
+                f'Only {max(spare, 0)} {license_name(tag)} available in Virtual Account "{va.name}"; '
+                f"{count} requested.",
+                field=f"qty_{tag}",
+            )
+
+
+def _move_purchased(
+    *, source: VirtualAccount, target: VirtualAccount, tag: str, quantity: int, actor: str, now: datetime
+) -> None:
+    pool = LicensePool.objects.select_for_update().get(virtual_account=source, tag=tag)
+    target_pool, created = LicensePool.objects.get_or_create(
+        virtual_account=target,
+        tag=tag,
+        defaults={"purchased": 0, "license_type": pool.license_type, "end_date": pool.end_date},
+    )
+    if not created and (target_pool.license_type, target_pool.end_date) != (pool.license_type, pool.end_date):
+        raise ServiceError(
+            f'Virtual Account "{target.name}" holds {license_name(tag)} with different terms.', field="target"
+        )
+    if not LicensePool.objects.filter(pk=pool.pk, purchased__gte=quantity).update(purchased=F("purchased") - quantity):
+        raise ServiceError("Not enough licenses to transfer.", field="quantity")
+    LicensePool.objects.filter(pk=target_pool.pk).update(purchased=F("purchased") + quantity)
+    common = {
+        "smart_account": source.smart_account,
+        "at": now,
+        "tag": tag,
+        "sku": license_sku(tag),
+        "license_name": license_name(tag),
+        "license_type": pool.license_type,
+        "end_date": pool.end_date,
+        "source": TransactionSource.TRANSFER,
+    }
+    LicenseTransaction.objects.create(virtual_account=source, quantity=-quantity, reference=target.name, **common)
+    LicenseTransaction.objects.create(virtual_account=target, quantity=quantity, reference=source.name, **common)
+
+
+@transaction.atomic
+def license_transfer(
+    *, source: VirtualAccount, target: VirtualAccount, tag: str, quantity: int, actor: str, now: datetime
+) -> None:
+    if target.smart_account_id != source.smart_account_id:
+        raise ServiceError("The target Virtual Account belongs to another Smart Account.", field="target")
+    if target.pk == source.pk:
+        raise ServiceError("Choose a different Virtual Account to transfer to.", field="target")
+    if quantity < 1:
+        raise ServiceError("Enter a quantity of 1 or more.", field="quantity")
+    pool = LicensePool.objects.select_for_update().filter(virtual_account=source, tag=tag).first()
+    if pool is None:
+        raise ServiceError("This Virtual Account has no such license.", field="quantity")
+    balance = pool.purchased - in_use_by_tag(source).get(tag, 0)
+    if quantity > balance:
+        raise ServiceError(
+            f"Only {max(balance, 0)} {license_name(tag)} can be transferred (the balance).", field="quantity"
+        )
+    _move_purchased(source=source, target=target, tag=tag, quantity=quantity, actor=actor, now=now)
+    for va in (source, target):
+        _event(
+            lab=source.smart_account.lab,
+            now=now,
+            kind="cssm.license.transferred",
+            message=f'{quantity} {license_name(tag)} transferred from Virtual Account "{source.name}" '
+            f'to "{target.name}".',
+            actor=actor,
+            va=va,
+            subject_name=license_name(tag),
+        )
+    alerts_refresh(smart_account=source.smart_account, now=now)
+
+
+# --- Reservations ----------------------------------------------------------------------------
+
+
+def _entitlements(va: VirtualAccount, quantities: dict[str, int], now: datetime) -> list[codes.Entitlement]:
+    pools = {p.tag: p for p in LicensePool.objects.filter(virtual_account=va, tag__in=quantities)}
+    out = []
+    for tag, count in sorted(quantities.items()):
+        pool = pools[tag]
+        lic = catalogue.license_by_tag(tag)
+        out.append(
+            codes.Entitlement(
+                tag=tag,
+                count=count,
+                start_date=now.date(),
+                end_date=pool.end_date,
+                license_type=pool.license_type,
+                display_name=lic.name,
+                tag_description=lic.name,
+                subscription_id="",
+            )
+        )
+    return out
+
+
+def request_code_check(*, va: VirtualAccount, request_code: str):
+    """Parse a request code for the wizard's first step (ServiceError with the reason)."""
+    if not va.smart_account.reservation_allowed:
+        raise ServiceError("License Reservation is not enabled for this Smart Account.", field="request_code")
+    try:
+        parsed = codes.request_code_parse(request_code)
+    except codes.CodeError as exc:
+        raise ServiceError(exc.reason, field="request_code") from None
+    try:
+        model = catalogue.model_by_pid(parsed.pid)
+    except KeyError:
+        raise ServiceError(f"{parsed.pid} is not a product that can reserve licenses.", field="request_code") from None
+    existing = ProductInstance.objects.filter(lab=va.smart_account.lab, udi=parsed.udi).first()
+    if existing is not None:
+        raise ServiceError(
+            f'The product {parsed.udi} is already in the inventory as "{existing.name}"; '
+            "use Update Reserved Licenses... or remove it first.",
+            field="request_code",
+        )
+    return parsed, model
+
+
+def _clean_quantities(quantities: dict[str, int], product: str) -> dict[str, int]:
+    clean = {}
+    for tag, count in quantities.items():
+        if count < 0:
+            raise ServiceError("Quantities cannot be negative.", field=f"qty_{tag}")
+        try:
+            lic = catalogue.license_by_tag(tag)
+        except KeyError:
+            raise ServiceError(f"Unknown license {tag}.", field=f"qty_{tag}") from None
+        if lic.product != product:
+            raise ServiceError(f"{lic.name} cannot be reserved on this product.", field=f"qty_{tag}")
+        if count:
+            clean[tag] = count
+    return clean
+
+
+@transaction.atomic
+def reservation_authorize(
+    *,
+    va: VirtualAccount,
+    request_code: str,
+    reservation_type: str,
+    quantities: dict[str, int],
+    actor: str,
+    now: datetime,
+) -> Reservation:
+    parsed, model = request_code_check(va=va, request_code=request_code)
+    if reservation_type not in ReservationType.values:
+        raise ServiceError("Choose a specific or a permanent reservation.", field="reservation_type")
+    clean = _clean_quantities(quantities, model.product) if reservation_type == ReservationType.SPECIFIC else {}
+    if reservation_type == ReservationType.SPECIFIC and not clean:
+        raise ServiceError("Enter a quantity to reserve for at least one license.", field="quantities")
+    # Lock the pools so two wizards cannot both take the last licences.
+    list(LicensePool.objects.select_for_update().filter(virtual_account=va, tag__in=clean))
+    _check_available(va=va, wanted=clean, now=now, held={})
+    lab = va.smart_account.lab
+    trust = lab_trust(lab=lab, now=now)
+    piid = uuid.uuid4()
+    try:
+        instance = ProductInstance.objects.create(
+            lab=lab,
+            virtual_account=va,
+            piid=piid,
+            udi=parsed.udi,
+            name=parsed.serial,
+            product=model.product,
+            pid=parsed.pid,
+            serial=parsed.serial,
+            registered_at=now,
+            last_contact=now,
+        )
+    except IntegrityError:
+        raise ServiceError("This product is already in the inventory.", field="request_code") from None
+    LicenseUsage.objects.bulk_create(
+        LicenseUsage(instance=instance, tag=t, count=c, status=UsageStatus.RESERVED) for t, c in clean.items()
+    )
+    code = codes.authorization_code_generate(
+        ca=certificate_authority(trust),
+        request_code=parsed.code,
+        udi=parsed.udi,
+        piid=str(piid),
+        entitlements=_entitlements(va, clean, now),
+        now=now,
+        reservation_type=reservation_type,
+    )
+    reservation = Reservation.objects.create(
+        instance=instance,
+        request_code=parsed.code,
+        reservation_type=reservation_type,
+        entitlements=clean,
+        authorization_code=code,
+        authorized_at=now,
+    )
+    what = ", ".join(f"{c} {license_name(t)}" for t, c in sorted(clean.items())) or "a permanent license"
+    _event(
+        lab=lab,
+        now=now,
+        kind="cssm.reservation.created",
+        message=f'Licenses reserved on product instance "{instance.name}": {what}.',
+        actor=actor,
+        va=va,
+        instance=instance,
+        new=clean,
+    )
+    alerts_refresh(smart_account=va.smart_account, now=now)
+    return reservation
+
+
+@transaction.atomic
+def reservation_update(
+    *, instance: ProductInstance, quantities: dict[str, int], actor: str, now: datetime
+) -> Reservation:
+    reservation = Reservation.objects.select_for_update().filter(instance=instance).first()
+    if reservation is None:
+        raise ServiceError("This product instance has no license reservation.")
+    if reservation.reservation_type != ReservationType.SPECIFIC:
+        raise ServiceError("A permanent reservation cannot be updated.")
+    va = instance.virtual_account
+    clean = _clean_quantities(quantities, instance.product)
+    if not clean:
+        raise ServiceError("Reserve at least one license, or remove the product instance.", field="quantities")
+    held = {u.tag: u.count for u in instance.usage.all()}
+    list(LicensePool.objects.select_for_update().filter(virtual_account=va, tag__in=clean))
+    _check_available(va=va, wanted=clean, now=now, held=held)
+    if clean == reservation.entitlements and not reservation.pending:
+        raise ServiceError("The quantities are unchanged.", field="quantities")
+    instance.usage.all().delete()
+    LicenseUsage.objects.bulk_create(
+        LicenseUsage(instance=instance, tag=t, count=c, status=UsageStatus.RESERVED) for t, c in clean.items()
+    )
+    trust = lab_trust(lab=instance.lab, now=now)
+    code = codes.authorization_code_generate(
+        ca=certificate_authority(trust),
+        request_code=reservation.request_code,
+        udi=instance.udi,
+        piid=str(instance.piid),
+        entitlements=_entitlements(va, clean, now),
+        now=now,
+        reservation_type="SPECIFIC",
+    )
+    reservation.pending_entitlements = clean
+    reservation.pending_authorization_code = code
+    reservation.pending_since = now
+    reservation.save(update_fields=["pending_entitlements", "pending_authorization_code", "pending_since"])
+    old = reservation.entitlements
+    changes = []
+    for tag in sorted(set(old) | set(clean)):
+        a, b = old.get(tag, 0), clean.get(tag, 0)
+        if a != b:
+            changes.append(f"{license_name(tag)} {a} → {b}")
+    _event(
+        lab=instance.lab,
+        now=now,
+        kind="cssm.reservation.updated",
+        message=f'Reservation of "{instance.name}" updated ({"; ".join(changes)}); waiting for the confirmation code.',
+        actor=actor,
+        va=va,
+        instance=instance,
+        old=old,
+        new=clean,
+    )
+    alerts_refresh(smart_account=va.smart_account, now=now)
+    return reservation
+
+
+@transaction.atomic
+def reservation_confirm(*, instance: ProductInstance, confirmation_code: str, actor: str, now: datetime) -> Reservation:
+    reservation = Reservation.objects.select_for_update().filter(instance=instance).first()
+    if reservation is None or not reservation.pending:
+        raise ServiceError("There is no reservation update waiting for a confirmation code.", field="confirmation_code")
+    try:
+        codes.confirmation_code_verify(confirmation_code, auth_code=reservation.pending_authorization_code)
+    except codes.CodeError as exc:
+        raise ServiceError(exc.reason, field="confirmation_code") from None
+    reservation.entitlements = reservation.pending_entitlements or {}
+    reservation.authorization_code = reservation.pending_authorization_code
+    reservation.authorized_at = reservation.pending_since or now
+    reservation.pending_entitlements = None
+    reservation.pending_authorization_code = ""
+    reservation.pending_since = None
+    reservation.confirmed_at = now
+    reservation.save()
+    instance.last_contact = now
+    instance.save(update_fields=["last_contact"])
+    _event(
+        lab=instance.lab,
+        now=now,
+        kind="cssm.reservation.confirmed",
+        message=f'Confirmation code entered for product instance "{instance.name}"; '
+        "the reservation update is complete.",
+        actor=actor,
+        va=instance.virtual_account,
+        instance=instance,
+    )
+    alerts_refresh(smart_account=instance.virtual_account.smart_account, now=now)
+    return reservation
+
+
+@transaction.atomic
+def reservation_cancel_update(*, instance: ProductInstance, actor: str, now: datetime) -> Reservation:
+    reservation = Reservation.objects.select_for_update().filter(instance=instance).first()
+    if reservation is None or not reservation.pending:
+        raise ServiceError("There is no pending reservation update to cancel.")
+    instance.usage.all().delete()
+    LicenseUsage.objects.bulk_create(
+        LicenseUsage(instance=instance, tag=t, count=c, status=UsageStatus.RESERVED)
+        for t, c in reservation.entitlements.items()
+    )
+    reservation.pending_entitlements_before_cancel = reservation.pending_entitlements
+    reservation.pending_entitlements = None
+    reservation.pending_authorization_code = ""
+    reservation.pending_since = None
+    reservation.save()
+    _event(
+        lab=instance.lab,
+        now=now,
+        kind="cssm.reservation.update_cancelled",
+        message=f'The reservation update of "{instance.name}" was canceled.',
+        actor=actor,
+        va=instance.virtual_account,
+        instance=instance,
+        old=reservation.pending_entitlements_before_cancel,
+        new=reservation.entitlements,
+    )
+    alerts_refresh(smart_account=instance.virtual_account.smart_account, now=now)
+    return reservation
+
+
+# --- Alerts -------------------------------------------------------------------------------------
+
+RULE_TYPES = frozenset(
+    {
+        CssmAlertType.INSUFFICIENT_LICENSES,
+        CssmAlertType.LICENSES_EXPIRING,
+        CssmAlertType.LICENSES_EXPIRED,
+        CssmAlertType.PRODUCT_INSTANCE_FAILED_TO_CONNECT,
+        CssmAlertType.PRODUCT_INSTANCE_FAILED_TO_RENEW,
+        CssmAlertType.RESERVED_LICENSE_EXPIRED,
+        CssmAlertType.AUTHORIZATION_PENDING,
+        CssmAlertType.DUPLICATE_LICENSES,
+        CssmAlertType.SYNCHRONIZATION_OVERDUE,
+        CssmAlertType.SATELLITE_SYNC_DEADLINE,
+        CssmAlertType.SATELLITE_EXPIRED_AND_REMOVED,
+    }
+)
+
+
+def _alert_once(*, sa, va, alert_type, key, message, now) -> None:
+    if not CssmAlert.objects.filter(smart_account=sa, dedupe_key=key, cleared_at__isnull=True).exists():
+        CssmAlert.objects.create(
+            smart_account=sa,
+            virtual_account=va,
+            alert_type=alert_type,
+            severity=CSSM_ALERT_SEVERITY[alert_type],
+            message=message,
+            dedupe_key=key,
+            raised_at=now,
+        )
+
+
+def alerts_desired(*, smart_account: SmartAccount, now: datetime) -> dict[str, tuple]:
+    """key -> (alert_type, va, message) for every rule that holds now."""
+    vas = {va.pk: va for va in smart_account.virtual_accounts.all()}
+    pools = list(LicensePool.objects.filter(virtual_account__smart_account=smart_account))
+    use: dict[tuple[int, str], int] = defaultdict(int)
+    reserved_tags: set[tuple[int, str]] = set()
+    for row in (
+        LicenseUsage.objects.filter(instance__virtual_account__smart_account=smart_account)
+        .values("instance__virtual_account_id", "tag", "status")
+        .annotate(total=Sum("count"))
+    ):
+        key = (row["instance__virtual_account_id"], row["tag"])
+        use[key] += row["total"]
+        if row["status"] == UsageStatus.RESERVED:
+            reserved_tags.add(key)
+    pool_by = {(p.virtual_account_id, p.tag): p for p in pools}
+    out: dict[str, tuple] = {}
+    T = CssmAlertType
+    for (va_id, tag), used in use.items():
+        pool = pool_by.get((va_id, tag))
+        have = pool_effective(pool, now) if pool else 0
+        if used > have:
+            out[f"insufficient:{va_id}:{tag}"] = (
+                T.INSUFFICIENT_LICENSES,
+                vas[va_id],
+                f'The Virtual Account "{vas[va_id].name}" has a shortage of {license_name(tag)} '
+                f"({used} in use, {have} purchased).",
+            )
+    for p in pools:
+        if p.license_type != LicenseType.TERM or not p.end_date or p.purchased == 0:
+            continue
+        days = schedules.current_expiry_warning(p.end_date, now=now)
+        va = vas[p.virtual_account_id]
+        stamp = p.end_date.isoformat()
+        if days == 0:
+            out[f"expired:{va.pk}:{p.tag}:{stamp}"] = (
+                T.LICENSES_EXPIRED,
+                va,
+                f'{p.purchased} {license_name(p.tag)} licenses in Virtual Account "{va.name}" expired on '
+                f"{formats.cssm_date(p.end_date)}.",
+            )
+            if (va.pk, p.tag) in reserved_tags:
+                out[f"reserved_expired:{va.pk}:{p.tag}:{stamp}"] = (
+                    T.RESERVED_LICENSE_EXPIRED,
+                    va,
+                    f'Reserved {license_name(p.tag)} licenses in Virtual Account "{va.name}" expired on '
+                    f"{formats.cssm_date(p.end_date)}.",
+                )
+        elif days is not None:
+            left = (schedules.term_end_at(p.end_date) - now).days + 1
+            out[f"expiring:{va.pk}:{p.tag}:{stamp}"] = (
+                T.LICENSES_EXPIRING,
+                va,
+                f'{p.purchased} {license_name(p.tag)} licenses in Virtual Account "{va.name}" expire on '
+                f"{formats.cssm_date(p.end_date)} (in {left} days).",
+            )
+    instances = list(
+        ProductInstance.objects.filter(virtual_account__smart_account=smart_account).select_related("reservation")
+    )
+    serials: dict[str, list] = defaultdict(list)
+    for inst in instances:
+        va = vas[inst.virtual_account_id]
+        serials[inst.serial].append(inst)
+        if inst.is_reserving:
+            if inst.reservation.pending:
+                out[f"auth_pending:{inst.piid}"] = (
+                    T.AUTHORIZATION_PENDING,
+                    va,
+                    f'The reservation update of "{inst.name}" is waiting for the confirmation code from the product.',
+                )
+            continue
+        status = schedules.instance_connect_status(inst.last_contact, now=now)
+        if status == "failed_to_renew":
+            out[f"failed_renew:{inst.piid}"] = (
+                T.PRODUCT_INSTANCE_FAILED_TO_RENEW,
+                va,
+                f'Product instance "{inst.name}" has not connected within its maximum renewal period '
+                f"(last contact {formats.cssm_datetime(inst.last_contact)}).",
+            )
+        elif status == "failed_to_connect":
+            out[f"failed_connect:{inst.piid}"] = (
+                T.PRODUCT_INSTANCE_FAILED_TO_CONNECT,
+                va,
+                f'Product instance "{inst.name}" has not connected during its renewal period '
+                f"(last contact {formats.cssm_datetime(inst.last_contact)}).",
+            )
+    for serial, group in serials.items():
+        if len(group) > 1:
+            out[f"duplicate:{serial}"] = (
+                T.DUPLICATE_LICENSES,
+                vas[group[0].virtual_account_id],
+                f"Product instances {', '.join(sorted(i.name for i in group))} share serial number {serial} "
+                "and consume licenses twice.",
+            )
+    for sat in SatelliteInstance.objects.filter(smart_account=smart_account):
+        if sat.last_sync is None:
+            continue
+        age = now - sat.last_sync
+        if age > timedelta(days=90):
+            out[f"sat_removed:{sat.pk}"] = (
+                T.SATELLITE_EXPIRED_AND_REMOVED,
+                None,
+                f'Satellite "{sat.name}" has not synchronized for 90 days.',
+            )
+        elif age > timedelta(days=60):
+            out[f"sat_deadline:{sat.pk}"] = (
+                T.SATELLITE_SYNC_DEADLINE,
+                None,
+                f'Satellite "{sat.name}" must synchronize by {formats.cssm_date(sat.last_sync + timedelta(days=90))}.',
+            )
+        elif age > timedelta(days=30):
+            out[f"sat_overdue:{sat.pk}"] = (
+                T.SYNCHRONIZATION_OVERDUE,
+                None,
+                f'Satellite "{sat.name}" last synchronized on {formats.cssm_date(sat.last_sync)}.',
+            )
+    return out
+
+
+def alerts_refresh(*, smart_account: SmartAccount, now: datetime) -> tuple[int, int]:
+    """Raise the alerts whose rule holds and clear those whose rule no longer does."""
+    desired = alerts_desired(smart_account=smart_account, now=now)
+    open_alerts = {
+        a.dedupe_key: a
+        for a in CssmAlert.objects.filter(
+            smart_account=smart_account, cleared_at__isnull=True, alert_type__in=list(RULE_TYPES)
+        )
+    }
+    stale = [a.pk for k, a in open_alerts.items() if k not in desired]
+    if stale:
+        CssmAlert.objects.filter(pk__in=stale).update(cleared_at=now)
+    new = [
+        CssmAlert(
+            smart_account=smart_account,
+            virtual_account=va,
+            alert_type=alert_type,
+            severity=CSSM_ALERT_SEVERITY[alert_type],
+            message=message,
+            dedupe_key=key,
+            raised_at=now,
+        )
+        for key, (alert_type, va, message) in desired.items()
+        if key not in open_alerts
+    ]
+    CssmAlert.objects.bulk_create(new)
+    for alert in new:
+        _event(
+            lab=smart_account.lab,
+            now=now,
+            kind="cssm.alert.raised",
+            message=f"{alert.alert_type}: {alert.message}",
+            va=alert.virtual_account,
+            sa=smart_account,
+        )
+    return len(new), len(stale)
+
+
+def alert_dismiss(*, alerts, actor: str, now: datetime) -> int:
+    return alerts.filter(dismissed_at__isnull=True).update(dismissed_at=now)
+
+
+# --- Accounts and preferences ----------------------------------------------------------------------
+
+
+def _va_name(name: str) -> str:
+    name = name.strip()
+    if not name:
+        raise ServiceError("Enter a name.", field="name")
+    if len(name) > 100:
+        raise ServiceError("The name may be at most 100 characters.", field="name")
+    return name
+
+
+@transaction.atomic
+def virtual_account_create(
+    *, smart_account: SmartAccount, name: str, description: str, actor: str, now: datetime
+) -> VirtualAccount:
+    name = _va_name(name)
+    if smart_account.virtual_accounts.filter(name__iexact=name).exists():
+        raise ServiceError(f'A Virtual Account named "{name}" already exists.', field="name")
+    va = VirtualAccount.objects.create(smart_account=smart_account, name=name, description=description.strip()[:255])
+    _event(
+        lab=smart_account.lab,
+        now=now,
+        kind="cssm.va.created",
+        message=f'Virtual Account "{name}" was created.',
+        actor=actor,
+        va=va,
+    )
+    return va
+
+
+@transaction.atomic
+def virtual_account_rename(*, va: VirtualAccount, name: str, description: str, actor: str, now: datetime) -> None:
+    name = _va_name(name)
+    if va.smart_account.virtual_accounts.filter(name__iexact=name).exclude(pk=va.pk).exists():
+        raise ServiceError(f'A Virtual Account named "{name}" already exists.', field="name")
+    old = va.name
+    va.name = name
+    va.description = description.strip()[:255]
+    va.save(update_fields=["name", "description"])
+    _event(
+        lab=va.smart_account.lab,
+        now=now,
+        kind="cssm.va.renamed",
+        message=f'Virtual Account "{old}" was renamed to "{name}".'
+        if old != name
+        else f'Virtual Account "{name}" was updated.',
+        actor=actor,
+        va=va,
+        old=old,
+        new=name,
+    )
+
+
+@transaction.atomic
+def virtual_account_set_default(*, va: VirtualAccount, actor: str, now: datetime) -> None:
+    sa = va.smart_account
+    if va.satellites.exists():
+        raise ServiceError("A Virtual Account associated with a Satellite cannot be the default.")
+    VirtualAccount.objects.filter(smart_account=sa, is_default=True).update(is_default=False)
+    VirtualAccount.objects.filter(pk=va.pk).update(is_default=True)
+    va.is_default = True
+    _event(
+        lab=sa.lab,
+        now=now,
+        kind="cssm.va.default",
+        message=f'Virtual Account "{va.name}" is now the default Virtual Account.',
+        actor=actor,
+        va=va,
+    )
+
+
+EXPIRING_DAY_OPTIONS = (90, 60, 30, 14, 7)
+PREFERENCE_EVENTS = (
+    (CssmAlertType.INSUFFICIENT_LICENSES, "Usage in account exceeds available licenses"),
+    (CssmAlertType.LICENSES_EXPIRING, "Warning that term-limited licenses will be expiring"),
+    (CssmAlertType.LICENSES_EXPIRED, "Only displayed if Licenses Expiring warnings have not been dismissed"),
+    (CssmAlertType.PRODUCT_INSTANCE_FAILED_TO_CONNECT, "Not connected during its renewal period"),
+    (CssmAlertType.PRODUCT_INSTANCE_FAILED_TO_RENEW, "Not connected within its maximum allowed renewal period"),
+)
+
+
+def email_in_domain(email: str, domain: str) -> bool:
+    host = email.rpartition("@")[2].lower()
+    domain = domain.lower()
+    return host == domain or host.endswith("." + domain)
+
+
+@transaction.atomic
+def preferences_save(
+    *,
+    user,
+    smart_account: SmartAccount,
+    daily_summary: bool,
+    email: str,
+    virtual_accounts: list[VirtualAccount],
+    alert_events: list[str],
+    expiring_days: list[int],
+    status_notification: bool,
+    now: datetime,
+) -> NotificationPreference:
+    email = email.strip()
+    if daily_summary and not email:
+        raise ServiceError("Enter the e-mail address that receives the Daily Event Summary.", field="email")
+    if email and not email_in_domain(email, smart_account.domain):
+        raise ServiceError(
+            f"The e-mail address must be within the Smart Account's domain ({smart_account.domain}).", field="email"
+        )
+    unknown = set(alert_events) - {t for t, _ in PREFERENCE_EVENTS}
+    if unknown:
+        raise ServiceError("Unknown alert event.", field="alert_events")
+    if set(expiring_days) - set(EXPIRING_DAY_OPTIONS):
+        raise ServiceError("Choose among 90, 60, 30, 14 and 7 days.", field="expiring_days")
+    if any(va.smart_account_id != smart_account.pk for va in virtual_accounts):
+        raise ServiceError("Unknown Virtual Account.", field="virtual_accounts")
+    if CssmAlertType.LICENSES_EXPIRING in alert_events and not expiring_days:
+        expiring_days = [90]
+    pref, _ = NotificationPreference.objects.update_or_create(
+        user=user,
+        smart_account=smart_account,
+        defaults={
+            "daily_summary": daily_summary,
+            "email": email,
+            "alert_events": sorted(alert_events),
+            "expiring_days": sorted(expiring_days, reverse=True),
+            "status_notification": status_notification,
+        },
+    )
+    pref.virtual_accounts.set(virtual_accounts)
+    _event(
+        lab=smart_account.lab,
+        now=now,
+        kind="cssm.preferences.saved",
+        message=f"Notification preferences of {user.get_username()} were saved.",
+        actor=user.get_username(),
+        sa=smart_account,
+    )
+    return pref
+
+
+# --- Smart Account creation --------------------------------------------------------------------
+
+SA_NAME_RE = re.compile(r"[A-Za-z0-9 ,.&()'_-]+")
+DOMAIN_RE = re.compile(r"(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
+
+
+def user_domain(user) -> str:
+    return (user.email or "").rpartition("@")[2].lower()
+
+
+@transaction.atomic
+def smart_account_request(*, lab: Lab, user, name: str, domain: str, now: datetime) -> SmartAccountRequest:
+    name = name.strip()
+    domain = domain.strip().lower()
+    if not name:
+        raise ServiceError("Enter the Account Name.", field="name")
+    if len(name) > 50 or not SA_NAME_RE.fullmatch(name):
+        raise ServiceError(
+            "The Account Name may have up to 50 characters: letters, digits, spaces and , . & ( ) ' _ -",
+            field="name",
+        )
+    if not DOMAIN_RE.fullmatch(domain):
+        raise ServiceError("Enter an Account Domain Identifier such as example.com.", field="domain")
+    if (
+        SmartAccount.objects.filter(lab=lab, domain=domain).exists()
+        or SmartAccountRequest.objects.filter(
+            lab=lab, domain=domain, status__in=[SmartAccountRequestStatus.PENDING_APPROVAL]
+        ).exists()
+    ):
+        raise ServiceError(f"A Smart Account for {domain} already exists or is being requested.", field="domain")
+    edited = domain != user_domain(user)
+    req = SmartAccountRequest.objects.create(
+        lab=lab,
+        requested_by=user,
+        name=name,
+        domain=domain,
+        domain_edited=edited,
+        status=SmartAccountRequestStatus.PENDING_APPROVAL if edited else SmartAccountRequestStatus.PENDING_SETUP,
+        requested_at=now,
+    )
+    event_record(
+        lab=lab,
+        at=now,
+        side=EventSide.CSSM,
+        kind="cssm.sa.requested",
+        message=f'Smart Account "{name}" ({domain}) was requested'
+        + (" and is waiting for approval because the Account Domain Identifier was edited." if edited else "."),
+        actor=user.get_username(),
+        subject_name=name,
+    )
+    if not edited:
+        _smart_account_setup(req=req, now=now)
+    return req
+
+
+@transaction.atomic
+def smart_account_approve(*, req: SmartAccountRequest, approve: bool, actor: str, now: datetime) -> None:
+    if req.status != SmartAccountRequestStatus.PENDING_APPROVAL:
+        raise ServiceError("This request is not waiting for approval.")
+    req.decided_at = now
+    if not approve:
+        req.status = SmartAccountRequestStatus.REJECTED
+        req.save(update_fields=["status", "decided_at"])
+        return
+    req.status = SmartAccountRequestStatus.PENDING_SETUP
+    req.save(update_fields=["status", "decided_at"])
+    _smart_account_setup(req=req, now=now)
+
+
+def _smart_account_setup(*, req: SmartAccountRequest, now: datetime) -> None:
+    """Send the Creator the e-mail that completes the setup."""
+    from django.core.mail import EmailMessage
+
+    EmailMessage(
+        subject=f"Complete the setup of Smart Account {req.name}",
+        body=(
+            f'Your request for the Smart Account "{req.name}" ({req.domain}) was accepted.\n'
+            "Open Smart Software Licensing and select Complete Account Setup to finish creating it."
+        ),
+        to=[req.requested_by.email or f"{req.requested_by.get_username()}@{req.domain}"],
+        headers={"X-Lab-Id": str(req.lab_id), "X-Lab-Time": now.isoformat()},
+    ).send()
+
+
+@transaction.atomic
+def smart_account_complete(*, req: SmartAccountRequest, user, now: datetime) -> SmartAccount:
+    if req.requested_by_id != user.pk:
+        raise ServiceError("Only the Creator can complete the account setup.")
+    if req.status != SmartAccountRequestStatus.PENDING_SETUP:
+        raise ServiceError("This request is not ready for setup.")
+    sa = SmartAccount.objects.create(lab=req.lab, name=req.name, domain=req.domain)
+    va = VirtualAccount.objects.create(smart_account=sa, name="DEFAULT", is_default=True)
+    AccountAccess.objects.create(user=user, smart_account=sa, role=CssmRole.SA_ADMIN)
+    req.status = SmartAccountRequestStatus.COMPLETE
+    req.smart_account = sa
+    req.save(update_fields=["status", "smart_account"])
+    _event(
+        lab=req.lab,
+        now=now,
+        kind="cssm.sa.created",
+        message=f'Smart Account "{sa.name}" was created with the default Virtual Account "DEFAULT".',
+        actor=user.get_username(),
+        va=va,
+        sa=sa,
+    )
+    return sa
+
+
+# --- Convert to Smart Licensing -------------------------------------------------------------------
+
+PAK_RE = re.compile(r"[A-Z0-9]{8,20}")
+
+
+@transaction.atomic
+def pak_convert(*, va: VirtualAccount, pak: str, tag: str, quantity: int, actor: str, now: datetime) -> None:
+    pak = pak.strip().upper()
+    if not PAK_RE.fullmatch(pak):
+        raise ServiceError("A PAK is 8 to 20 letters and digits.", field="pak")
+    if LicenseTransaction.objects.filter(
+        smart_account=va.smart_account, source=TransactionSource.PAK, reference=pak
+    ).exists():
+        raise ServiceError(f"PAK {pak} has already been converted.", field="pak")
+    try:
+        lic = catalogue.license_by_tag(tag)
+    except KeyError:
+        raise ServiceError("Unknown license.", field="license_tag") from None
+    if quantity < 1:
+        raise ServiceError("Enter a quantity of 1 or more.", field="quantity")
+    pool, _ = LicensePool.objects.get_or_create(virtual_account=va, tag=tag)
+    if pool.license_type == LicenseType.TERM:
+        raise ServiceError(f"{lic.name} is held as a term license in this account.", field="license_tag")
+    LicensePool.objects.filter(pk=pool.pk).update(purchased=F("purchased") + quantity)
+    LicenseTransaction.objects.create(
+        smart_account=va.smart_account,
+        virtual_account=va,
+        at=now,
+        tag=tag,
+        sku=lic.sku,
+        license_name=lic.name,
+        quantity=quantity,
+        source=TransactionSource.PAK,
+        reference=pak,
+    )
+    _event(
+        lab=va.smart_account.lab,
+        now=now,
+        kind="cssm.pak.converted",
+        message=f'PAK {pak} converted: {quantity} {lic.name} deposited in Virtual Account "{va.name}".',
+        actor=actor,
+        va=va,
+    )
+    alerts_refresh(smart_account=va.smart_account, now=now)
+
+
+# --- Daily Event Summary --------------------------------------------------------------------------
+
+
+def daily_summaries_send(*, lab: Lab, now: datetime) -> int:
+    """Queue each subscriber's summary of the lab day that ended at the last
+    00:00 UTC (once: the outbox dedupes on subscriber and day)."""
+    from licensing_core.mail import mail_enqueue
+
+    day_end = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    day_start = day_end - timedelta(days=1)
+    prefs = (
+        NotificationPreference.objects.filter(smart_account__lab=lab, daily_summary=True)
+        .exclude(email="")
+        .select_related("smart_account")
+        .prefetch_related("virtual_accounts")
+    )
+    queued = 0
+    for pref in prefs:
+        account = pref.smart_account
+        vas = list(pref.virtual_accounts.all()) or list(account.virtual_accounts.all())
+        alerts = CssmAlert.objects.filter(
+            smart_account=account,
+            virtual_account__in=vas,
+            alert_type__in=pref.alert_events,
+            raised_at__gte=day_start,
+            raised_at__lt=day_end,
+        ).select_related("virtual_account")
+        rows = [
+            {
+                "severity": a.severity,
+                "alert_type": a.alert_type,
+                "virtual_account": a.virtual_account.name,
+                "message": a.message,
+            }
+            for a in alerts
+            if a.alert_type != CssmAlertType.LICENSES_EXPIRING or _expiring_selected(a, pref, day_end)
+        ]
+        if not rows:
+            continue
+        message = mail_enqueue(
+            lab=lab,
+            lab_time=day_end,
+            template="cssm-daily-summary",
+            context={"account": account, "day": day_start, "rows": rows},
+            recipients=[pref.email],
+            dedupe_key=f"cssm-daily:{pref.pk}:{day_start.date().isoformat()}",
+        )
+        queued += message is not None
+    return queued
+
+
+def _expiring_selected(alert: CssmAlert, pref: NotificationPreference, at: datetime) -> bool:
+    """Licenses Expiring goes out only at the 90/60/30/14/7-day marks the user chose."""
+    try:
+        end = datetime.fromisoformat(alert.dedupe_key.rsplit(":", 1)[1]).date()
+    except ValueError:
+        return True
+    days_left = (schedules.term_end_at(end) - at).days
+    chosen = pref.expiring_days or [90]
+    return any(days_left <= d for d in chosen)

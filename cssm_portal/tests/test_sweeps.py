@@ -1,0 +1,60 @@
+"""Time travel raises the time-driven CSSM alerts on the lab date they fall due."""
+
+from datetime import timedelta
+
+import pytest
+
+from cssm_portal.models import CssmAlert
+from cssm_portal.sweeps import cssm_next_due
+from licensing_core.clock import lab_now
+from licensing_core.sweeps import lab_advance_by
+
+pytestmark = pytest.mark.django_db
+
+
+def test_time_travel_raises_failed_to_connect_when_it_falls_due(agent, token, lab):
+    assert agent.register(token.value)[0] == 200
+    registered = lab_now(lab)
+    assert cssm_next_due(lab) <= registered + timedelta(days=30)
+    lab_advance_by(lab=lab, by=timedelta(days=40))
+    alert = CssmAlert.objects.get(alert_type="Product Instance Failed to Connect")
+    assert timedelta(0) < alert.raised_at - (registered + timedelta(days=30)) < timedelta(seconds=1)
+
+
+def test_licenses_expire_on_their_end_date(lab):
+    lab_advance_by(lab=lab, by=timedelta(days=50))
+    expired = CssmAlert.objects.get(alert_type="Licenses Expired")
+    assert expired.raised_at.hour == 0
+    assert expired.raised_at.minute == 0
+    expiring = CssmAlert.objects.get(alert_type="Licenses Expiring")
+    assert expiring.cleared_at == expired.raised_at
+
+
+def test_next_due_is_always_in_the_future(lab):
+    now = lab_now(lab)
+    due = cssm_next_due(lab)
+    assert due is None or due > now
+
+
+def test_daily_event_summary_goes_to_subscribers_once_a_day(lab, account, django_user_model):
+    from cssm_portal import services
+    from licensing_core.models import MailMessage
+
+    user = django_user_model.objects.get(username="admin")
+    services.preferences_save(
+        user=user,
+        smart_account=account,
+        daily_summary=True,
+        email="ops@example.com",
+        virtual_accounts=list(account.virtual_accounts.filter(name="ESA")),
+        alert_events=["Licenses Expiring", "Insufficient Licenses"],
+        expiring_days=[60],
+        status_notification=False,
+        now=lab_now(lab),
+    )
+    services.alerts_refresh(smart_account=account, now=lab_now(lab))
+    lab_advance_by(lab=lab, by=timedelta(days=2))
+    mails = list(MailMessage.objects.filter(lab=lab, subject__contains="Daily Event Summary"))
+    assert len(mails) == 1
+    assert mails[0].recipients == ["ops@example.com"]
+    assert "Licenses Expiring" in mails[0].body_text
