@@ -424,6 +424,10 @@ LICENSE = Machine(
         # L1 second half, L4 (deregister), return of a reservation (S6).
         **_rows(_BACK_TO_EVAL_FROM, "eval_granted", LS.EVAL),
         **_rows((*_BACK_TO_EVAL_FROM, LS.EVAL), "no_eval_left", LS.EVAL_EXPIRED),  # L9 and friends
+        # A product that never had an evaluation period (a new virtual gateway,
+        # guide "Enabling Smart Software Licensing" note): a requested licence
+        # is simply not authorized until registration or a reservation covers it.
+        **_rows(_BACK_TO_EVAL_FROM, "no_eval", LS.NOT_AUTHORIZED),
         # L2, L3, L7: CSSM reports enough licences.
         **_rows(_ONLINE_OUTCOME_FROM, "authorized", LS.IN_COMPLIANCE),
         # L6: shortage or expired term. An OOC licence stays where it is so the
@@ -458,6 +462,7 @@ LICENSE = Machine(
         "release": "License release",
         "eval_granted": "Evaluation",
         "no_eval_left": "Evaluation expiry",
+        "no_eval": "Leaving a license without evaluation",
         "authorized": "Authorization",
         "shortage": "Out of compliance",
         "grace_expired": "Grace period expiry",
@@ -510,14 +515,23 @@ def apply_license(license: License, state: str, action: str, *, virtual: bool) -
     return LICENSE.apply(state, action)
 
 
-def initial_license_state(license: License, *, virtual: bool, eval_available: bool, registered: bool) -> LicenseState:
-    """State right after enabling Smart Licensing: base licences are requested by default."""
+def initial_license_state(
+    license: License, *, virtual: bool, eval_available: bool, registered: bool, eval_granted: bool = True
+) -> LicenseState:
+    """State right after enabling Smart Licensing: base licences are requested by default.
+
+    `eval_granted` is False for a product that gets no evaluation period at all
+    (a new virtual gateway without classic licences): its requested licences
+    are Not Authorized rather than "Eval Expired", since no evaluation ran.
+    """
     if not license.is_base:
         return LS.NOT_REQUESTED
     if base_license_fixed(license, virtual=virtual):
         return LS.IN_COMPLIANCE
     if registered:
         return LS.REQUEST_IN_PROGRESS
+    if not eval_granted:
+        return LS.NOT_AUTHORIZED
     return LS.EVAL if eval_available else LS.EVAL_EXPIRED
 
 
@@ -599,24 +613,28 @@ def aggregate_authorization(
 ) -> AuthorizationState:
     """Overall *License Authorization Status* from the per-licence states.
 
-    Worst state wins. Online and registered: Authorization Expired >
+    Online and registered, the worst state wins: Authorization Expired >
     Out of Compliance > Authorized > No License In Use. Reservation mode:
-    Not Authorized > Evaluation Period Expired > Authorized - Reserved >
-    Evaluation Mode > No License In Use. Unregistered: Evaluation Mode while
-    eval time is left, else Evaluation Period Expired. ``eval_left`` defaults
-    to what the licences say (any Eval → yes, any Eval Expired → no).
+    an installed reservation makes the product Authorized - Reserved (the
+    licences it does not cover show Not Authorized on their own rows, as the
+    guide describes after Reauthorize); without one, Not Authorized >
+    Evaluation Period Expired > Evaluation Mode. Unregistered: Evaluation Mode
+    while eval time is left, else Evaluation Period Expired — or Not
+    Authorized for a product that never had an evaluation period.
+    ``eval_left`` defaults to what the licences say (any Eval → yes, any Eval
+    Expired → no).
     """
     states = {LS(s) for s in license_states}
     requested = states - {LS.NOT_REQUESTED}
     if not requested:
         return AS.NO_LICENSE_IN_USE
     if reservation:
+        if LS.RESERVED_IN_COMPLIANCE in requested:
+            return AS.AUTHORIZED_RESERVED
         if LS.NOT_AUTHORIZED in requested:
             return AS.NOT_AUTHORIZED
         if LS.EVAL_EXPIRED in requested:
             return AS.EVAL_EXPIRED
-        if LS.RESERVED_IN_COMPLIANCE in requested:
-            return AS.AUTHORIZED_RESERVED
         if LS.EVAL in requested:
             return AS.EVAL
         return AS.NO_LICENSE_IN_USE
@@ -628,6 +646,8 @@ def aggregate_authorization(
         if LS.IN_COMPLIANCE in requested:
             return AS.AUTHORIZED
         return AS.NO_LICENSE_IN_USE  # only requests still in flight
+    if LS.NOT_AUTHORIZED in requested and not requested & {LS.EVAL, LS.EVAL_EXPIRED}:
+        return AS.NOT_AUTHORIZED  # no evaluation period was ever granted
     if eval_left is None:
         eval_left = LS.EVAL in requested or LS.EVAL_EXPIRED not in requested
     return AS.EVAL if eval_left else AS.EVAL_EXPIRED

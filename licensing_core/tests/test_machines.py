@@ -341,6 +341,15 @@ def test_initial_license_states_after_enabling():
     assert initial_license_state(BOUNCE, virtual=True, eval_available=False, registered=True) == (
         LS.REQUEST_IN_PROGRESS
     )
+    # A new virtual gateway never had an evaluation period: not "Eval Expired".
+    no_eval = {"eval_available": False, "registered": False, "eval_granted": False}
+    assert initial_license_state(BOUNCE, virtual=True, **no_eval) == LS.NOT_AUTHORIZED
+    assert initial_license_state(OUTBREAK, virtual=True, **no_eval) == LS.NOT_REQUESTED
+
+
+def test_a_licence_without_evaluation_is_not_authorized():
+    assert LICENSE.apply(LS.REQUEST_IN_PROGRESS, "no_eval") == LS.NOT_AUTHORIZED
+    assert LICENSE.apply(LS.IN_COMPLIANCE, "no_eval") == LS.NOT_AUTHORIZED  # deregistered, no eval to fall back on
 
 
 # --- aggregation --------------------------------------------------------------------
@@ -359,9 +368,14 @@ AGGREGATION_CASES = [
     ([LS.IN_COMPLIANCE], False, False, None, AS.EVAL),  # hardware base licence keeps eval running
     ([LS.IN_COMPLIANCE], False, False, False, AS.EVAL_EXPIRED),
     ([LS.RESERVED_IN_COMPLIANCE, LS.RESERVED_IN_COMPLIANCE], False, True, None, AS.AUTHORIZED_RESERVED),
-    ([LS.RESERVED_IN_COMPLIANCE, LS.NOT_AUTHORIZED], False, True, None, AS.NOT_AUTHORIZED),
+    # An installed reservation authorizes the product; uncovered licences say so on their own rows.
+    ([LS.RESERVED_IN_COMPLIANCE, LS.NOT_AUTHORIZED], False, True, None, AS.AUTHORIZED_RESERVED),
+    ([LS.NOT_AUTHORIZED, LS.EVAL_EXPIRED], False, True, None, AS.NOT_AUTHORIZED),
     ([LS.EVAL], False, True, None, AS.EVAL),
-    ([LS.EVAL_EXPIRED, LS.RESERVED_IN_COMPLIANCE], False, True, None, AS.EVAL_EXPIRED),
+    ([LS.EVAL_EXPIRED, LS.RESERVED_IN_COMPLIANCE], False, True, None, AS.AUTHORIZED_RESERVED),
+    ([LS.EVAL_EXPIRED], False, True, None, AS.EVAL_EXPIRED),
+    # A new virtual gateway, unregistered: no evaluation period, nothing authorized.
+    ([LS.NOT_AUTHORIZED, LS.NOT_REQUESTED], False, False, None, AS.NOT_AUTHORIZED),
     ([LS.REQUEST_IN_PROGRESS], False, True, None, AS.NO_LICENSE_IN_USE),
 ]
 
