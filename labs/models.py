@@ -11,3 +11,22 @@ class LoginFailure(models.Model):
 
     def __str__(self) -> str:
         return f"{self.username} from {self.ip_address} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class LabOrigin(models.Model):
+    """How a lab was made, so Reset can build it again: empty, the demo world,
+    a scenario, or an imported file (kept here)."""
+
+    class Kind(models.TextChoices):
+        EMPTY = "empty", "Empty"
+        DEMO = "demo", "Demo world"
+        SCENARIO = "scenario", "Scenario"
+        IMPORTED = "imported", "Imported file"
+
+    lab = models.OneToOneField("licensing_core.Lab", on_delete=models.CASCADE, related_name="origin")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    scenario = models.CharField(max_length=80, blank=True)
+    document = models.JSONField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.lab}: {self.get_kind_display()}{' ' + self.scenario if self.scenario else ''}"
