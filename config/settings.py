@@ -95,6 +95,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"timeout": 30, "init_command": "PRAGMA journal_mode=WAL;", "transaction_mode": "IMMEDIATE"}
     )
+    # A file, not Django's in-memory default, so that the tests' Celery worker
+    # subprocesses and concurrent threads share the test database.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-lab.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -129,6 +132,8 @@ STORAGES = {
 # Uploads of codes and lab files: the guide's codes are a few KiB at most.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 LAB_UPLOAD_MAX_BYTES = 64 * 1024
+# Lab export files (a whole lab as JSON) are larger than any code.
+LAB_FILE_MAX_BYTES = env_int("LAB_FILE_MAX_BYTES", 20 * 1024 * 1024, minimum=1024)
 
 # --- Celery -----------------------------------------------------------------
 _broker_dir = VAR_DIR / "broker"
@@ -156,6 +161,12 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # The beat schedule is declared here and only here (issue: time).
 _SWEEP_SECONDS = env_int("LAB_SWEEP_SECONDS", 60, minimum=1)
+# A sweep's claim on an appliance (wall seconds): a worker killed mid-sweep
+# holds it until it runs out, then the next sweep takes the appliance over.
+LAB_SWEEP_LEASE_SECONDS = env_int("LAB_SWEEP_LEASE_SECONDS", 300, minimum=1)
+# An exchange still pending this long after the page queued it is carried out
+# by the recovery task (its message was lost, or the broker was down).
+LAB_EXCHANGE_RECOVERY_SECONDS = env_int("LAB_EXCHANGE_RECOVERY_SECONDS", 120, minimum=1)
 CELERY_BEAT_SCHEDULE: dict = {
     # Renewals, countdowns and alert e-mails of every lab, at each lab's time.
     "sweep-labs": {
@@ -168,6 +179,13 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "licensing_core.tasks.outbox_deliver_task",
         "schedule": env_int("LAB_MAIL_SECONDS", 30, minimum=1),
         "options": {"expires": max(env_int("LAB_MAIL_SECONDS", 30, minimum=1) - 1, 1)},
+    },
+    # Exchanges whose Celery message never reached a worker (broker down when
+    # the page queued it): carried out from the pending state in the database.
+    "recover-exchanges": {
+        "task": "gateway_ui.tasks.exchanges_recover_task",
+        "schedule": _SWEEP_SECONDS,
+        "options": {"expires": max(_SWEEP_SECONDS - 1, 1)},
     },
     "lab-heartbeat": {
         "task": "licensing_core.tasks.heartbeat_task",

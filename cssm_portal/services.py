@@ -586,9 +586,19 @@ def license_transfer(
         raise ServiceError("Choose a different Virtual Account to transfer to.", field="target")
     if quantity < 1:
         raise ServiceError("Enter a quantity of 1 or more.", field="quantity")
-    pool = LicensePool.objects.select_for_update().filter(virtual_account=source, tag=tag).first()
+    pool = LicensePool.objects.filter(virtual_account=source, tag=tag).first()
     if pool is None:
         raise ServiceError("This Virtual Account has no such license.", field="quantity")
+    # Lock the source and the target pools together, always in id order, so a
+    # transfer A→B and a concurrent B→A wait for each other instead of
+    # deadlocking. The target pool is created first (rolled back if refused).
+    LicensePool.objects.get_or_create(
+        virtual_account=target,
+        tag=tag,
+        defaults={"purchased": 0, "license_type": pool.license_type, "end_date": pool.end_date},
+    )
+    locked = LicensePool.objects.select_for_update().filter(virtual_account__in=[source, target], tag=tag)
+    pool = next(p for p in locked.order_by("pk") if p.virtual_account_id == source.pk)
     balance = pool.purchased - in_use_by_tag(source).get(tag, 0)
     if quantity > balance:
         raise ServiceError(
@@ -687,8 +697,9 @@ def reservation_authorize(
     clean = _clean_quantities(quantities, model.product) if reservation_type == ReservationType.SPECIFIC else {}
     if reservation_type == ReservationType.SPECIFIC and not clean:
         raise ServiceError("Enter a quantity to reserve for at least one license.", field="quantities")
-    # Lock the pools so two wizards cannot both take the last licences.
-    list(LicensePool.objects.select_for_update().filter(virtual_account=va, tag__in=clean))
+    # Lock the pools so two wizards cannot both take the last licences (in id
+    # order, like license_transfer, so lockers never wait on each other in a circle).
+    list(LicensePool.objects.select_for_update().filter(virtual_account=va, tag__in=clean).order_by("pk"))
     _check_available(va=va, wanted=clean, now=now, held={})
     lab = va.smart_account.lab
     trust = lab_trust(lab=lab, now=now)
@@ -757,7 +768,8 @@ def reservation_update(
     if not clean:
         raise ServiceError("Reserve at least one license, or remove the product instance.", field="quantities")
     held = {u.tag: u.count for u in instance.usage.all()}
-    list(LicensePool.objects.select_for_update().filter(virtual_account=va, tag__in=clean))
+    # In id order, as everywhere pools are locked (no lock cycles).
+    list(LicensePool.objects.select_for_update().filter(virtual_account=va, tag__in=clean).order_by("pk"))
     _check_available(va=va, wanted=clean, now=now, held=held)
     if clean == reservation.entitlements and not reservation.pending:
         raise ServiceError("The quantities are unchanged.", field="quantities")
@@ -1266,18 +1278,17 @@ def smart_account_approve(*, req: SmartAccountRequest, approve: bool, actor: str
 
 
 def _smart_account_setup(*, req: SmartAccountRequest, now: datetime) -> None:
-    """Send the Creator the e-mail that completes the setup."""
-    from django.core.mail import EmailMessage
+    """Send the Creator the e-mail that completes the setup (through the outbox)."""
+    from licensing_core.mail import mail_enqueue
 
-    EmailMessage(
-        subject=f"Complete the setup of Smart Account {req.name}",
-        body=(
-            f'Your request for the Smart Account "{req.name}" ({req.domain}) was accepted.\n'
-            "Open Smart Software Licensing and select Complete Account Setup to finish creating it."
-        ),
-        to=[req.requested_by.email or f"{req.requested_by.get_username()}@{req.domain}"],
-        headers={"X-Lab-Id": str(req.lab_id), "X-Lab-Time": now.isoformat()},
-    ).send()
+    mail_enqueue(
+        lab=req.lab,
+        lab_time=now,
+        template="cssm-sa-setup",
+        context={"req": req},
+        recipients=[req.requested_by.email or f"{req.requested_by.get_username()}@{req.domain}"],
+        dedupe_key=f"cssm-sa-setup:{req.pk}",
+    )
 
 
 @transaction.atomic

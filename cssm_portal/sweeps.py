@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from django.db import transaction
 from django.db.models import Min
 
 from cssm_portal import services
@@ -62,8 +63,16 @@ def cssm_next_due(lab: Lab) -> datetime | None:
 
 
 def cssm_process(lab: Lab, now: datetime) -> int:
-    changed = 0
-    for account in SmartAccount.objects.filter(lab=lab):
-        raised, cleared = services.alerts_refresh(smart_account=account, now=now)
-        changed += raised + cleared
-    return changed + services.daily_summaries_send(lab=lab, now=now)
+    """Re-evaluate the time-driven alert rules and queue due Daily Event Summaries.
+
+    Runs with the lab row locked: two workers sweeping the same lab take
+    turns, and the second finds the alerts already raised (alerts_refresh
+    raises only what is not open yet) and the summaries already queued (the
+    outbox dedupes on subscriber and day), so nothing is done twice."""
+    with transaction.atomic():
+        Lab.objects.select_for_update().filter(pk=lab.pk).first()
+        changed = 0
+        for account in SmartAccount.objects.filter(lab=lab):
+            raised, cleared = services.alerts_refresh(smart_account=account, now=now)
+            changed += raised + cleared
+        return changed + services.daily_summaries_send(lab=lab, now=now)

@@ -1,4 +1,5 @@
 from django import forms
+from django.conf import settings
 
 from gateway_ui.models import ALERT_CLASSES, TransportMode
 from licensing_core.alerts import GatewaySeverity
@@ -32,7 +33,7 @@ class AuthCodeForm(forms.Form):
             upload = self.cleaned_data.get("code_file")
             if not upload:
                 return ""
-            if upload.size > 64 * 1024:
+            if upload.size > settings.LAB_UPLOAD_MAX_BYTES:
                 return "\x00too-large"
             try:
                 return upload.read().decode("utf-8")

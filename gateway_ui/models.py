@@ -133,6 +133,30 @@ class Appliance(models.Model):
     last_id_attempt_at = models.DateTimeField(null=True, blank=True)
     last_id_ok = models.BooleanField(null=True, blank=True)
     last_id_reason = models.TextField(blank=True)
+    # Bookkeeping for the sweep (gateway_ui.sweeps): the earliest due time of
+    # every timer above, in the appliance's own time, kept up to date by
+    # services.timers_bookkeep() on every save, so "what is due in this lab"
+    # is one indexed query. `sweep_claimed_until` is a lease in wall time: a
+    # worker claims an appliance with a conditional UPDATE before firing its
+    # timers, and a worker that dies leaves a lease that simply runs out.
+    next_due_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    sweep_claimed_until = models.DateTimeField(null=True, blank=True)
+    # When (wall time) the running exchange was handed to Celery, and the
+    # lease of whoever carries it out; a request whose message never reached a
+    # worker (broker down) is picked up again by tasks.exchanges_recover_task.
+    exchange_requested_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    exchange_claimed_until = models.DateTimeField(null=True, blank=True)
+
+    # --- System Administration > Alerts: settings ----------------------------
+    alert_from_address = models.CharField(
+        max_length=254, blank=True, help_text="From Address to Use When Sending Alerts (default alert@<hostname>)."
+    )
+    alert_duplicate_initial_seconds = models.PositiveIntegerField(
+        default=300, help_text="Initial Number of Seconds to Wait Before Sending a Duplicate Alert."
+    )
+    alert_duplicate_max_seconds = models.PositiveIntegerField(
+        default=3600, help_text="Maximum Number of Seconds to Wait Before Sending a Duplicate Alert."
+    )
 
     # --- License reservation and air-gap ------------------------------------
     reservation_request_code = models.CharField(max_length=200, blank=True)
@@ -182,6 +206,7 @@ class ApplianceLicense(models.Model):
     ooc_notices_sent_through = models.IntegerField(null=True, blank=True)
     reserved_count = models.PositiveIntegerField(default=0)
     reserved_end = models.DateField(null=True, blank=True)
+    reserved_notices_sent_through = models.IntegerField(null=True, blank=True)
     changed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -229,10 +254,15 @@ class ApplianceAlert(models.Model):
     alert_class = models.CharField(max_length=32, default="System")
     text = models.TextField()
     at = models.DateTimeField(help_text="Appliance time at which the alert was raised.")
+    # The timer occurrence (schedules.Due.key) that raised it, if any: the
+    # same occurrence never raises two alerts.
+    dedupe_key = models.CharField(max_length=200, null=True, blank=True)
+    emailed = models.BooleanField(default=False, help_text="Queued for the alert recipients (not a duplicate).")
 
     class Meta:
         ordering = ["-at", "-id"]
         indexes = [models.Index(fields=["appliance", "-at"])]
+        constraints = [models.UniqueConstraint(fields=["appliance", "dedupe_key"], name="one_alert_per_due_occurrence")]
 
     def __str__(self) -> str:
         return f"{self.severity}: {self.text}"
@@ -247,6 +277,26 @@ ALERT_CLASSES = (
     "Anti-Spam",
     "Directory Harvest Attack Prevention",
 )
+
+
+class AlertMailState(models.Model):
+    """Duplicate suppression per alert text ("Wait Before Sending a Duplicate
+    Alert"): when the same alert was last e-mailed and how long the next
+    duplicate must wait. Measured in the appliance's time."""
+
+    appliance = models.ForeignKey(Appliance, on_delete=models.CASCADE, related_name="alert_mail_states")
+    fingerprint = models.CharField(max_length=64)
+    last_sent_at = models.DateTimeField()
+    wait_seconds = models.PositiveIntegerField()
+    suppressed = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["appliance", "fingerprint"], name="one_mail_state_per_alert_text")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.appliance}: {self.fingerprint}"
 
 
 class AlertRecipient(models.Model):

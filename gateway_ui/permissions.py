@@ -15,6 +15,8 @@ MATRIX: dict[str, frozenset[str]] = {
     "stage_transport": frozenset({R.ADMINISTRATOR, R.TECHNICIAN, R.OPERATOR, R.READ_ONLY_OPERATOR}),
     "stage_proxy": frozenset({R.ADMINISTRATOR, R.OPERATOR, R.READ_ONLY_OPERATOR}),
     "commit": frozenset({R.ADMINISTRATOR, R.TECHNICIAN, R.OPERATOR}),
+    # Abandoning staged changes: whoever may stage some change.
+    "abandon": ALL_VIEWERS,
     "register": frozenset({R.ADMINISTRATOR, R.TECHNICIAN, R.OPERATOR}),
     "licenses": frozenset({R.ADMINISTRATOR, R.TECHNICIAN, R.OPERATOR}),
     "reservation": frozenset({R.ADMINISTRATOR, R.TECHNICIAN}),

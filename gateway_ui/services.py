@@ -12,7 +12,7 @@ import re
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils.dateparse import parse_datetime
 
 from gateway_ui.agent.client import AgentError, exchange
@@ -25,6 +25,7 @@ from gateway_ui.models import (
     StagedChange,
     TransportMode,
 )
+from gateway_ui.timers import timers_bookkeep
 from licensing_core import codes, pki
 from licensing_core.alerts import GatewayAlertKind as AK
 from licensing_core.alerts import alert_for, render_alert, severity_for
@@ -84,9 +85,27 @@ def _event(appliance: Appliance, *, now: datetime, kind: str, message: str, acto
     )
 
 
-def alert_raise(appliance: Appliance, *, kind: str, now: datetime, days_left: int | None = None, **values) -> None:
+def alert_raise(
+    appliance: Appliance,
+    *,
+    kind: str,
+    now: datetime,
+    days_left: int | None = None,
+    dedupe_key: str | None = None,
+    **values,
+) -> ApplianceAlert | None:
+    """Raise a §7.1 alert at appliance time `now` and e-mail it to the alert
+    recipients subscribed to its class and severity, unless it is a duplicate
+    still inside its "Wait Before Sending a Duplicate Alert" interval.
+
+    `dedupe_key` (a schedules.Due.key) makes the alert and its e-mail happen
+    once per timer occurrence: a second call with the same key does nothing
+    and returns None.
+    """
+    from gateway_ui.alert_mail import alert_mail
+
     spec = alert_for(kind)
-    ApplianceAlert.objects.create(
+    alert = ApplianceAlert(
         appliance=appliance,
         kind=spec.kind,
         code=spec.code,
@@ -94,7 +113,18 @@ def alert_raise(appliance: Appliance, *, kind: str, now: datetime, days_left: in
         alert_class=spec.alert_class,
         text=render_alert(kind, days_left=days_left, **values),
         at=now,
+        dedupe_key=dedupe_key,
     )
+    if dedupe_key is None:
+        alert.save()
+    else:
+        try:
+            with transaction.atomic():
+                alert.save()
+        except IntegrityError:
+            return None  # this occurrence already raised its alert
+    alert_mail(appliance=appliance, alert=alert, now=now)
+    return alert
 
 
 def _lock(appliance: Appliance) -> Appliance:
@@ -198,17 +228,33 @@ def _back_to_eval(appliance: Appliance, now: datetime) -> None:
 
 
 def _save(appliance: Appliance) -> None:
+    """Every appliance write of the services goes through here: the timer
+    bookkeeping (next_due_at, read by the sweep) and the pending-exchange
+    stamp (read by the recovery task) are kept with the state they follow."""
+    from licensing_core.clock import wall_now
+
+    timers_bookkeep(appliance)
+    pending = bool(appliance.exchange) or appliance.agent_update_state == AgentUpdateState.UPDATING
+    if not pending:
+        appliance.exchange_requested_at = None
+    elif appliance.exchange_requested_at is None:
+        appliance.exchange_requested_at = wall_now()  # real-world: when the work was handed to Celery
     appliance.save()
 
 
 def _on_commit_task(name: str, appliance_id: int, **kwargs) -> None:
+    """Hand an exchange to Celery once the transaction commits. The pending
+    state is already in the database (Appliance.exchange and
+    exchange_requested_at), so if the broker is down the page still answers
+    and tasks.exchanges_recover_task carries the exchange out later."""
     from gateway_ui import tasks
     from licensing_core.context import request_id_var
+    from licensing_core.tasks import task_send
 
     task = getattr(tasks, name)
     request_id = request_id_var.get()
     transaction.on_commit(
-        lambda: task.delay(appliance_id, request_id=str(request_id) if request_id else None, **kwargs)
+        lambda: task_send(task, appliance_id, request_id=str(request_id) if request_id else None, **kwargs)
     )
 
 

@@ -1,163 +1,245 @@
-"""Appliance timers for licensing_core.sweeps: what schedules.next_due says is due, fired in bulk.
+"""Appliance timers for licensing_core.sweeps: what schedules.next_due says is due, fired in bulk, once.
 
-Due times come from the appliance columns (indexed) through licensing_core.schedules,
-so the sweep and the pages agree on "when". Each firing changes the inputs so the
-same item is never due twice.
+`Appliance.next_due_at` holds the earliest due time of each appliance's timers
+(in the appliance's own time; kept by services._save through
+gateway_ui.timers), so:
+
+- `gateway_next_due(lab)` is one aggregate query (grouped by clock skew, so
+  each appliance's skew is taken off exactly);
+- `gateway_process(lab, now)` selects the due appliances in one query with
+  their licence rows prefetched, then claims each with a conditional UPDATE
+  (a lease in wall time, `sweep_claimed_until`) before firing its timers.
+  Two workers never fire the same appliance at once, and a worker killed
+  mid-sweep leaves a lease that runs out, after which the next sweep picks
+  the appliance up again. Timer alerts carry the Due.key, so an occurrence
+  redone after a crash raises no second alert and sends no second e-mail.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Min, Prefetch, Q
 
 from gateway_ui import services
-from gateway_ui.models import Appliance
+from gateway_ui.models import Appliance, ApplianceLicense
+from gateway_ui.timers import next_due_at, timer_inputs
 from licensing_core.alerts import GatewayAlertKind as AK
 from licensing_core.catalogue import license_by_code
-from licensing_core.machines import (
-    AUTHORIZATION,
-    LICENSE,
-    REGISTRATION,
-    LicenseState,
-    LicensingMode,
-    RegistrationState,
-)
+from licensing_core.clock import wall_now
+from licensing_core.machines import AUTHORIZATION, LICENSE, REGISTRATION, ConversionState, LicenseState
 from licensing_core.models import Lab
-from licensing_core.schedules import Due, EvalClock, TimerInputs, due_now, next_due
+from licensing_core.schedules import Due, due_now
+
+# Firing one timer changes the inputs; an appliance whose timers keep being
+# due after this many firings at one instant is a bug, not work.
+MAX_FIRES_PER_APPLIANCE = 20
 
 
-def _candidates(lab: Lab):
-    return (
-        Appliance.objects.select_related("lab")
-        .filter(lab=lab, licensing_mode=LicensingMode.SMART)
-        .filter(
-            Q(registration_state=RegistrationState.REGISTERED)
-            | Q(eval_running_since__isnull=False)
-            | Q(reservation_requested_at__isnull=False)
-            | Q(dlc_started_at__isnull=False, dlc_state="in_progress")
-            | Q(licenses__ooc_since__isnull=False)
-        )
-        .distinct()
-    )
+def claim_lease() -> timedelta:
+    return timedelta(seconds=getattr(settings, "LAB_SWEEP_LEASE_SECONDS", 300))
 
 
-def timer_inputs(appliance: Appliance) -> TimerInputs:
-    rows = list(appliance.licenses.filter(ooc_since__isnull=False))
-    return TimerInputs(
-        registration_state=appliance.registration_state,
-        authorization_state=appliance.authorization_state,
-        registered_at=appliance.registered_at,
-        last_auth_success_at=appliance.last_auth_success_at,
-        last_auth_attempt_at=appliance.last_auth_attempt_at,
-        last_auth_failed=appliance.last_auth_ok is False,
-        id_cert_issued_at=appliance.id_issued_at,
-        id_cert_expires_at=appliance.id_expires_at,
-        last_id_renew_attempt_at=appliance.last_id_attempt_at,
-        last_id_renew_failed=appliance.last_id_ok is False,
-        eval=EvalClock(appliance.eval_remaining, appliance.eval_running_since),
-        eval_notices_sent_through=appliance.eval_notices_sent_through,
-        ooc_since={r.code: r.ooc_since for r in rows},
-        ooc_notices_sent_through={r.code: r.ooc_notices_sent_through for r in rows if r.ooc_notices_sent_through},
-        reservation_state=appliance.reservation_state,
-        reservation_requested_at=appliance.reservation_requested_at,
-        last_reservation_reminder_at=appliance.last_reservation_reminder_at,
-        dlc_state=appliance.dlc_state,
-        dlc_started_at=appliance.dlc_started_at,
-    )
+def _skew(minutes: int) -> timedelta:
+    return timedelta(minutes=minutes)
 
 
-def _skew(appliance: Appliance) -> timedelta:
-    return timedelta(minutes=appliance.clock_skew_minutes)
+def _unclaimed(wall: datetime) -> Q:
+    return Q(sweep_claimed_until__isnull=True) | Q(sweep_claimed_until__lt=wall)
 
 
 def gateway_next_due(lab: Lab) -> datetime | None:
-    """Earliest due time in lab time (appliance times minus their skew)."""
-    times = []
-    for appliance in _candidates(lab):
-        upcoming = next_due(timer_inputs(appliance), now=_EPOCH)
-        if upcoming:
-            times.append(upcoming[0].at - _skew(appliance))
+    """Earliest due time in lab time (each appliance's due time minus its skew).
+
+    One query: the minimum per distinct skew value. Appliances another worker
+    holds a live claim on are left out (their worker is firing them).
+    """
+    rows = (
+        Appliance.objects.filter(lab=lab, next_due_at__isnull=False)
+        .filter(_unclaimed(wall_now()))
+        .values("clock_skew_minutes")
+        .annotate(first=Min("next_due_at"))
+        .order_by()
+    )
+    times = [r["first"] - _skew(r["clock_skew_minutes"]) for r in rows]
     return min(times) if times else None
 
 
-# "now" only chooses between overdue notices; from the epoch, next_due lists the earliest pending one.
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+def _due_filter(lab: Lab, now: datetime) -> Q | None:
+    skews = list(
+        Appliance.objects.filter(lab=lab, next_due_at__isnull=False)
+        .values_list("clock_skew_minutes", flat=True)
+        .distinct()
+        .order_by()
+    )
+    if not skews:
+        return None
+    q = Q()
+    for minutes in skews:
+        q |= Q(clock_skew_minutes=minutes, next_due_at__lte=now + _skew(minutes))
+    return q
 
 
 def gateway_process(lab: Lab, now: datetime) -> int:
+    """Fire everything due at lab time `now`; returns how many timers fired."""
+    due_q = _due_filter(lab, now)
+    if due_q is None:
+        return 0
+    wall = wall_now()
+    candidates = list(
+        Appliance.objects.select_related("lab")
+        .filter(lab=lab)
+        .filter(due_q)
+        .filter(_unclaimed(wall))
+        .prefetch_related(Prefetch("licenses", queryset=ApplianceLicense.objects.order_by("id")))
+        .order_by("next_due_at", "pk")
+    )
     processed = 0
-    for appliance in _candidates(lab):
-        at = now + _skew(appliance)
-        for due in due_now(timer_inputs(appliance), now=at):
-            appliance.refresh_from_db()
-            _fire(appliance, due, at)
-            processed += 1
+    for snapshot in candidates:
+        processed += _process_one(snapshot, lab_now=now)
     return processed
 
 
-def _fire(appliance: Appliance, due: Due, now: datetime) -> None:  # noqa: C901
+def _claim(appliance: Appliance) -> bool:
+    """Conditional UPDATE: won only if nobody holds a live lease and the due
+    time is still the one we read (nobody fired it since)."""
+    wall = wall_now()
+    won = (
+        Appliance.objects.filter(pk=appliance.pk, next_due_at=appliance.next_due_at)
+        .filter(_unclaimed(wall))
+        .update(sweep_claimed_until=wall + claim_lease())
+    )
+    return won == 1
+
+
+def _release(appliance: Appliance, *, fix_next_due: bool, next_due: datetime | None) -> None:
+    changes: dict = {"sweep_claimed_until": None}
+    if fix_next_due:
+        changes["next_due_at"] = next_due
+    Appliance.objects.filter(pk=appliance.pk).update(**changes)
+
+
+def _process_one(snapshot: Appliance, *, lab_now: datetime) -> int:
+    if not _claim(snapshot):
+        return 0  # another worker has it, or it changed since we read it
+    at = lab_now + _skew(snapshot.clock_skew_minutes)
+    fired = 0
+    appliance, rows = snapshot, list(snapshot.licenses.all())
+    try:
+        while fired < MAX_FIRES_PER_APPLIANCE:
+            due = due_now(timer_inputs(appliance, rows), now=at)
+            if not due:
+                break
+            if not _fire(appliance, due[0], at):
+                break
+            fired += 1
+            appliance = Appliance.objects.select_related("lab").get(pk=snapshot.pk)
+            rows = list(appliance.licenses.order_by("id"))
+    finally:
+        # Nothing fired although the column said "due": it was stale (a write
+        # that bypassed services._save); correct it so the lab moves on.
+        stale = fired == 0
+        _release(snapshot, fix_next_due=stale, next_due=next_due_at(appliance, rows) if stale else None)
+    return fired
+
+
+def _fire(appliance: Appliance, due: Due, now: datetime) -> bool:
+    """Fire one timer; False if its exchange is being run by someone else."""
+    from gateway_ui.tasks import exchange_claimed
+
     kind = due.kind
+    if kind in ("auth_renewal", "id_renewal", "dlc_completion"):
+        with exchange_claimed(appliance.pk) as won:
+            if not won:
+                return False  # a GUI-requested exchange is running; it moves the timer on
+            _fire_exchange(appliance, kind, now)
+        return True
+    with transaction.atomic():
+        _fire_local(services._lock(appliance), due, now)
+    return True
+
+
+def _fire_exchange(appliance: Appliance, kind: str, now: datetime) -> None:
     if kind == "auth_renewal":
         services.authorize_exchange(appliance=appliance, now=now)
     elif kind == "id_renewal":
         services.renew_id_exchange(appliance=appliance, now=now)
-    elif kind == "dlc_completion":
-        if not services.dlc_complete(appliance=appliance, now=now):
-            appliance.refresh_from_db()
-            if appliance.dlc_state == "in_progress":  # not due after all: avoid a loop
-                Appliance.objects.filter(pk=appliance.pk).update(dlc_state="failed", dlc_reason="Conversion stalled.")
-    else:
+    elif not services.dlc_complete(appliance=appliance, now=now):
         with transaction.atomic():
-            a = Appliance.objects.select_for_update().select_related("lab").get(pk=appliance.pk)
-            _fire_local(a, due, now)
+            a = services._lock(appliance)
+            if a.dlc_state == ConversionState.IN_PROGRESS:  # not due after all: avoid a loop
+                a.dlc_state, a.dlc_reason = ConversionState.FAILED, "Conversion stalled."
+                services._save(a)
 
 
-def _fire_local(a: Appliance, due: Due, now: datetime) -> None:
-    kind = due.kind
+def _fire_local(a: Appliance, due: Due, now: datetime) -> None:  # noqa: C901
+    """Timers that change only the appliance: state, alert (keyed by the Due) and
+    bookkeeping in one transaction, so a crash redoes all of it or none."""
+    kind, key = due.kind, due.key
     if kind == "auth_expiry":
         a.authorization_state = AUTHORIZATION.apply(a.authorization_state, "auth_deadline_passed")
         for row in a.licenses.all():
             if LICENSE.allowed(row.state, "auth_expired"):
                 row.state = LICENSE.apply(row.state, "auth_expired")
                 row.save(update_fields=["state"])
-        a.save()
+        services._save(a)
         services._event(a, now=now, kind="authorization.expired", message="Authorization of the product has expired")
-        services.alert_raise(a, kind=AK.AUTH_EXPIRED, now=now)
+        services.alert_raise(a, kind=AK.AUTH_EXPIRED, now=now, dedupe_key=key)
     elif kind == "id_expiry":
         a.registration_state = REGISTRATION.apply(a.registration_state, "id_cert_expired")
-        a.save()
+        services._save(a)
         services._event(a, now=now, kind="registration.expired", message="The Id certificate has expired")
-        services.alert_raise(a, kind=AK.ID_EXPIRED, now=now)
+        services.alert_raise(a, kind=AK.ID_EXPIRED, now=now, dedupe_key=key)
     elif kind == "eval_notice":
         a.eval_notices_sent_through = due.days_left
-        a.save(update_fields=["eval_notices_sent_through"])
-        services.alert_raise(a, kind=AK.EVAL_EXPIRY, now=now, days_left=due.days_left)
+        services._save(a)
+        services.alert_raise(a, kind=AK.EVAL_EXPIRY, now=now, days_left=due.days_left, dedupe_key=key)
     elif kind == "eval_expiry":
         a.eval_notices_sent_through = 0
         for row in a.licenses.all():
             if row.state == LicenseState.EVAL:
                 services._set_license(a, row, "no_eval_left", now)
         services._resync(a, now)
-        a.save()
+        services._save(a)
         services._event(a, now=now, kind="eval.expired", message="The evaluation period has expired")
-        services.alert_raise(a, kind=AK.EVAL_EXPIRY, now=now, days_left=0)
+        services.alert_raise(a, kind=AK.EVAL_EXPIRY, now=now, days_left=0, dedupe_key=key)
     elif kind in ("ooc_notice", "ooc_expiry"):
         row = a.licenses.get(code=due.subject)
         name = license_by_code(a.product, row.code).name
         row.ooc_notices_sent_through = due.days_left
         if kind == "ooc_expiry" and LICENSE.allowed(row.state, "grace_expired"):
             row.state = LICENSE.apply(row.state, "grace_expired")
-            services.alert_raise(a, kind=AK.FEATURE_EXPIRED, now=now, license=name)
+            services.alert_raise(a, kind=AK.FEATURE_EXPIRED, now=now, license=name, dedupe_key=f"feature:{key}")
         row.save(update_fields=["ooc_notices_sent_through", "state"])
-        services.alert_raise(a, kind=AK.OOC_GRACE_EXPIRY, now=now, days_left=due.days_left, license=name)
+        services._resync(a, now)
+        services._save(a)
+        services.alert_raise(
+            a, kind=AK.OOC_GRACE_EXPIRY, now=now, days_left=due.days_left, license=name, dedupe_key=key
+        )
+    elif kind in ("reserved_license_warning", "reserved_license_expiry"):
+        row = a.licenses.get(code=due.subject)
+        name = license_by_code(a.product, row.code).name
+        row.reserved_notices_sent_through = due.days_left
+        row.save(update_fields=["reserved_notices_sent_through"])
+        services._save(a)
+        if kind == "reserved_license_expiry":
+            services._event(a, now=now, kind="reservation.expired", message=f"Reservation of {name} has expired")
+            services.alert_raise(a, kind=AK.RESERVATION_EXPIRED, now=now, license=name, dedupe_key=key)
+        else:
+            services.alert_raise(
+                a, kind=AK.RESERVATION_EXPIRY_WARNING, now=now, days_left=due.days_left, license=name, dedupe_key=key
+            )
     elif kind == "reservation_reminder":
         a.last_reservation_reminder_at = due.at
-        a.save(update_fields=["last_reservation_reminder_at"])
+        services._save(a)
         services.alert_raise(
             a,
             kind=AK.RESERVATION_INSTALL_REMINDER,
             now=now,
             requested_on=services.gateway_datetime(a.reservation_requested_at),
+            dedupe_key=key,
         )
+    else:  # a Due kind without a handler would be due forever
+        raise ValueError(f"No handler for timer {kind!r}")

@@ -1,15 +1,27 @@
-"""Smart Agent exchanges in Celery: thin wrappers that fetch by id and call the service."""
+"""Smart Agent exchanges in Celery: thin wrappers that fetch by id and call the service.
+
+Each wrapper first claims the appliance's exchange with a conditional UPDATE
+(a lease in wall time, `exchange_claimed_until`), so the message the page
+sent and the recovery task (or the sweep) never run the same exchange at
+once, and records a JobRun (what ran, why, how it ended) for the pages.
+"""
 
 import uuid
 from contextlib import contextmanager
+from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
+from django.db.models import Q
 
 from gateway_ui import services
 from gateway_ui.clock import appliance_now
-from gateway_ui.models import Appliance
+from gateway_ui.models import Appliance, Exchange
+from licensing_core.clock import wall_now
 from licensing_core.context import request_id_var
+from licensing_core.machines import AgentUpdateState
+from licensing_core.models import JobTrigger
+from licensing_core.tasks import job_finish, job_start
 
 
 @contextmanager
@@ -25,45 +37,143 @@ def _get(appliance_id: int) -> Appliance | None:
     return Appliance.objects.select_related("lab").filter(pk=appliance_id).first()
 
 
-@shared_task
-def agent_register_task(appliance_id: int, request_id: str | None = None) -> None:
-    with _request(request_id):
-        if appliance := _get(appliance_id):
-            services.agent_register_exchange(appliance=appliance, now=appliance_now(appliance))
+def _lease() -> timedelta:
+    return timedelta(seconds=getattr(settings, "LAB_SWEEP_LEASE_SECONDS", 300))
+
+
+def _free(wall) -> Q:
+    return Q(exchange_claimed_until__isnull=True) | Q(exchange_claimed_until__lt=wall)
+
+
+def exchange_claim(appliance_id: int) -> bool:
+    """Won by exactly one caller while nobody else holds a live lease."""
+    wall = wall_now()
+    return (
+        Appliance.objects.filter(pk=appliance_id).filter(_free(wall)).update(exchange_claimed_until=wall + _lease())
+        == 1
+    )
+
+
+def exchange_release(appliance_id: int) -> None:
+    Appliance.objects.filter(pk=appliance_id).update(exchange_claimed_until=None)
+
+
+@contextmanager
+def exchange_claimed(appliance_id: int):
+    """`with exchange_claimed(pk) as won:` run the exchange only if won."""
+    won = exchange_claim(appliance_id)
+    try:
+        yield won
+    finally:
+        if won:
+            exchange_release(appliance_id)
+
+
+def _run(kind: str, appliance_id: int, request_id: str | None, trigger: str, call) -> None:
+    with _request(request_id), exchange_claimed(appliance_id) as won:
+        if not won:
+            return  # someone else is carrying this exchange out right now
+        appliance = _get(appliance_id)
+        if appliance is None:
+            return
+        now = appliance_now(appliance)
+        run = job_start(kind=kind, trigger=trigger, lab=appliance.lab, lab_time=now, subject_id=appliance.pk)
+        try:
+            result = call(appliance, now)
+        except Exception as exc:
+            job_finish(run, ok=False, detail=repr(exc))
+            raise
+        job_finish(run, ok=result is not False, detail=appliance.hostname)
 
 
 @shared_task
-def authorize_task(appliance_id: int, request_id: str | None = None) -> None:
-    with _request(request_id):
-        if appliance := _get(appliance_id):
-            services.authorize_exchange(appliance=appliance, now=appliance_now(appliance))
+def agent_register_task(appliance_id: int, request_id: str | None = None, trigger: str = JobTrigger.GUI) -> None:
+    _run(
+        "register",
+        appliance_id,
+        request_id,
+        trigger,
+        lambda a, now: services.agent_register_exchange(appliance=a, now=now),
+    )
 
 
 @shared_task
-def renew_id_task(appliance_id: int, request_id: str | None = None) -> None:
-    with _request(request_id):
-        if appliance := _get(appliance_id):
-            services.renew_id_exchange(appliance=appliance, now=appliance_now(appliance))
+def authorize_task(appliance_id: int, request_id: str | None = None, trigger: str = JobTrigger.GUI) -> None:
+    _run(
+        "auth_renewal",
+        appliance_id,
+        request_id,
+        trigger,
+        lambda a, now: services.authorize_exchange(appliance=a, now=now),
+    )
 
 
 @shared_task
-def deregister_task(appliance_id: int, request_id: str | None = None) -> None:
-    with _request(request_id):
-        if appliance := _get(appliance_id):
-            services.deregister_exchange(appliance=appliance, now=appliance_now(appliance))
+def renew_id_task(appliance_id: int, request_id: str | None = None, trigger: str = JobTrigger.GUI) -> None:
+    _run(
+        "id_renewal", appliance_id, request_id, trigger, lambda a, now: services.renew_id_exchange(appliance=a, now=now)
+    )
 
 
 @shared_task
-def dlc_complete_task(appliance_id: int, request_id: str | None = None) -> None:
-    with _request(request_id):
-        if appliance := _get(appliance_id):
-            services.dlc_complete(appliance=appliance, now=appliance_now(appliance))
+def deregister_task(appliance_id: int, request_id: str | None = None, trigger: str = JobTrigger.GUI) -> None:
+    _run(
+        "deregister",
+        appliance_id,
+        request_id,
+        trigger,
+        lambda a, now: services.deregister_exchange(appliance=a, now=now),
+    )
 
 
 @shared_task
-def agent_update_task(appliance_id: int, request_id: str | None = None) -> None:
-    with _request(request_id):
-        if appliance := _get(appliance_id):
-            services.agent_update_run(
-                appliance=appliance, now=appliance_now(appliance), latest=settings.SMART_AGENT_VERSION
-            )
+def dlc_complete_task(appliance_id: int, request_id: str | None = None, trigger: str = JobTrigger.GUI) -> None:
+    _run(
+        "dlc_completion", appliance_id, request_id, trigger, lambda a, now: services.dlc_complete(appliance=a, now=now)
+    )
+
+
+@shared_task
+def agent_update_task(appliance_id: int, request_id: str | None = None, trigger: str = JobTrigger.GUI) -> None:
+    _run(
+        "agent_update",
+        appliance_id,
+        request_id,
+        trigger,
+        lambda a, now: services.agent_update_run(appliance=a, now=now, latest=settings.SMART_AGENT_VERSION),
+    )
+
+
+EXCHANGE_TASKS = {
+    Exchange.REGISTER: agent_register_task,
+    Exchange.DEREGISTER: deregister_task,
+    Exchange.AUTHORIZE: authorize_task,
+    Exchange.RENEW_ID: renew_id_task,
+}
+
+
+@shared_task(name="gateway_ui.tasks.exchanges_recover_task")
+def exchanges_recover_task() -> int:
+    """Carry out exchanges still pending LAB_EXCHANGE_RECOVERY_SECONDS after
+    the page queued them: their message never reached a worker (the broker
+    was down, or the message was lost). Beat runs it; each run is claimed
+    like any other, so it never doubles an exchange a worker is running."""
+    wall = wall_now()
+    cutoff = wall - timedelta(seconds=settings.LAB_EXCHANGE_RECOVERY_SECONDS)
+    pending = list(
+        Appliance.objects.filter(exchange_requested_at__lt=cutoff)
+        .filter(_free(wall))
+        .values_list("pk", "exchange", "agent_update_state", "exchange_requested_at")
+    )
+    recovered = 0
+    for pk, exchange, update_state, requested_at in pending:
+        task = EXCHANGE_TASKS.get(exchange)
+        if task is None and update_state == AgentUpdateState.UPDATING:
+            task = agent_update_task
+        if task is not None:
+            task(pk, trigger=JobTrigger.BEAT)  # in this worker, now
+            recovered += 1
+        # Still pending and untouched (the service found nothing to do): try
+        # again after another interval rather than on every tick.
+        Appliance.objects.filter(pk=pk, exchange_requested_at=requested_at).update(exchange_requested_at=wall_now())
+    return recovered

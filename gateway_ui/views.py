@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from gateway_ui import services
@@ -134,7 +135,10 @@ def cluster_mode_set(request, appliance, role):
         request.session[f"cluster_mode:{appliance.cluster_id}"] = "machine"
         return redirect(_sl_url(member))
     request.session[f"cluster_mode:{appliance.cluster_id}"] = mode
-    return redirect(request.POST.get("next") or _sl_url(appliance))
+    next_url = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}, require_https=False):
+        next_url = _sl_url(appliance)  # never redirect off this site
+    return redirect(next_url)
 
 
 # --- Smart Software Licensing page ----------------------------------------------------------------------
@@ -301,7 +305,8 @@ def sl_change_type(request, appliance, role):
 @appliance_view("stage_transport", machine_only=True)
 def sl_transport(request, appliance, role):
     form = TransportForm(
-        request.POST or None, initial={"mode": appliance.transport_mode, "url": appliance.transport_url}
+        request.POST if request.method == "POST" else None,
+        initial={"mode": appliance.transport_mode, "url": appliance.transport_url},
     )
     if request.method == "POST" and form.is_valid():
         ok, _ = _do(
@@ -324,7 +329,7 @@ def sl_transport(request, appliance, role):
 @appliance_view("register", machine_only=True)
 def sl_register(request, appliance, role):
     reregister = request.GET.get("reregister") == "1" or request.POST.get("action") == "reregister"
-    form = RegisterForm(request.POST or None)
+    form = RegisterForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         token = form.cleaned_data["token"]
         targets = [appliance]
@@ -346,6 +351,8 @@ def sl_register(request, appliance, role):
                 messages.info(request, f"{target.hostname}: registration started")
         if any_ok:
             return redirect(_sl_url(appliance))
+    elif request.method == "POST":
+        messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
     return render(
         request, "gateway_ui/sl_register.html", _ctx(request, appliance, {"form": form, "reregister": reregister})
     )
@@ -454,7 +461,9 @@ def sl_request_code(request, appliance, role):
 
 
 def _auth_code_view(request, appliance, *, service, template_title: str, button: str):
-    form = AuthCodeForm(request.POST or None, request.FILES or None)
+    form = AuthCodeForm(
+        request.POST if request.method == "POST" else None, request.FILES if request.method == "POST" else None
+    )
     if request.method == "POST" and form.is_valid():
         text = form.code_text()
         if text.startswith("\x00"):
@@ -465,6 +474,8 @@ def _auth_code_view(request, appliance, *, service, template_title: str, button:
             ok, result = _do(request, appliance, service, code=text, actor=request.user.get_username())
             if ok:
                 return ok, result, form
+    elif request.method == "POST":
+        messages.error(request, "Paste the authorization code or upload the file that contains it.")
     return False, None, form
 
 
@@ -536,7 +547,7 @@ def sl_airgap(request, appliance, role):
         info = services.vlinfo(appliance=appliance)
     except TransitionRefused as exc:
         info_error = exc.reason
-    form = AirgapForm(request.POST or None)
+    form = AirgapForm(request.POST if request.method == "POST" else None)
     if request.method == "POST":
         if form.is_valid():
             ok, _ = _do(
@@ -595,15 +606,15 @@ def licenses(request, appliance, role):
 def changes(request, appliance, role):
     if request.method == "POST":
         now = appliance_now(appliance)
+        abandon = request.POST.get("do") == "abandon"
+        # The role is checked before anything else, so a role that may not commit
+        # (or abandon) is refused with a 403 and its reason whatever is pending.
         try:
-            if request.POST.get("do") == "abandon":
-                if role not in (
-                    GatewayRole.ADMINISTRATOR,
-                    GatewayRole.OPERATOR,
-                    GatewayRole.TECHNICIAN,
-                    GatewayRole.READ_ONLY_OPERATOR,
-                ):
-                    raise RoleRefused("Your user role cannot change the configuration.")
+            role_require(role, "abandon" if abandon else "commit")
+        except RoleRefused as exc:
+            return _refused(request, appliance, exc.reason, status=403)
+        try:
+            if abandon:
                 services.changes_abandon(appliance=appliance, user=request.user, now=now)
                 messages.success(request, "Your changes have been abandoned.")
             else:
@@ -612,7 +623,8 @@ def changes(request, appliance, role):
                     user=request.user,
                     role=role,
                     now=now,
-                    comment=request.POST.get("comment", "")[:500],
+                    # Printable characters only (no NUL or control characters in the event log).
+                    comment="".join(ch for ch in request.POST.get("comment", "") if ch.isprintable())[:500],
                 )
                 messages.success(request, "Your changes have been committed.")
                 return redirect(_sl_url(appliance))
@@ -629,14 +641,20 @@ def changes(request, appliance, role):
 @require_http_methods(["GET", "POST"])
 @appliance_view("view")
 def alerts(request, appliance, role):
-    form = RecipientForm(request.POST or None)
+    form = RecipientForm(request.POST if request.method == "POST" else None)
     if request.method == "POST":
         try:
             role_require(role, "alerts")
         except RoleRefused as exc:
             return _refused(request, appliance, exc.reason, status=403)
-        if request.POST.get("delete"):
-            AlertRecipient.objects.filter(appliance=appliance, pk=request.POST.get("delete")).delete()
+        if "alert_settings" in request.POST:
+            return _alert_settings_post(request, appliance)
+        if "delete" in request.POST:
+            recipient_id = request.POST.get("delete", "")
+            if not (recipient_id.isascii() and recipient_id.isdigit() and len(recipient_id) <= 18):
+                messages.error(request, "Choose the alert recipient to delete.")
+                return redirect(reverse("gateway:alerts", args=[appliance.lab.slug, appliance.hostname]))
+            AlertRecipient.objects.filter(appliance=appliance, pk=int(recipient_id)).delete()
             messages.success(request, "Alert recipient deleted.")
             return redirect(reverse("gateway:alerts", args=[appliance.lab.slug, appliance.hostname]))
         if form.is_valid():
@@ -660,6 +678,26 @@ def alerts(request, appliance, role):
     )
 
 
+def _alert_settings_post(request, appliance):
+    """Alerts > Edit Settings: From Address and Wait Before Sending a Duplicate Alert."""
+    from gateway_ui.alert_mail import alert_settings_save
+
+    try:
+        alert_settings_save(
+            appliance=appliance,
+            from_address=request.POST.get("from_address", ""),
+            initial_seconds=int(request.POST.get("initial_seconds", "")),
+            max_seconds=int(request.POST.get("max_seconds", "")),
+            now=appliance_now(appliance),
+            actor=request.user.get_username(),
+        )
+    except ValueError as exc:
+        messages.error(request, getattr(exc, "reason", "Enter the numbers of seconds as whole numbers."))
+    else:
+        messages.success(request, "Alert settings saved.")
+    return redirect(reverse("gateway:alerts", args=[appliance.lab.slug, appliance.hostname]))
+
+
 @require_GET
 @appliance_view("view")
 def smartlicense_log_view(request, appliance, role):
@@ -675,7 +713,7 @@ def smartlicense_log_view(request, appliance, role):
 @appliance_view("view")
 def service_updates(request, appliance, role):
     form = ProxyForm(
-        request.POST or None,
+        request.POST if request.method == "POST" else None,
         initial={"host": appliance.proxy_host, "port": appliance.proxy_port, "username": appliance.proxy_username},
     )
     if request.method == "POST":

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from licensing_core.clock import ClockError, clock_set, lab_now
-from licensing_core.models import Lab
+from licensing_core.models import JobRun, JobStatus, JobTrigger, Lab
 
 
 @dataclass(frozen=True)
@@ -57,20 +57,44 @@ def lab_sweep(*, lab: Lab, now: datetime) -> int:
     return sum(sweep.process(lab, now) for sweep in sweeps())
 
 
+def earliest_due(lab: Lab) -> datetime | None:
+    """The lab time at which the next item falls due, across all sweeps."""
+    return _earliest_due(lab)
+
+
 def _earliest_due(lab: Lab) -> datetime | None:
     times = [t for t in (sweep.next_due(lab) for sweep in sweeps()) if t is not None]
     return min(times) if times else None
 
 
-def lab_advance(*, lab: Lab, to: datetime) -> AdvanceResult:
+def lab_advance(*, lab: Lab, to: datetime, trigger: str = JobTrigger.TIME_TRAVEL) -> AdvanceResult:
     """Move the lab clock to `to`, processing everything that falls due on the
-    way, in order. Refuses to go backwards (ClockError)."""
+    way, in order. Refuses to go backwards (ClockError). Recorded as one
+    JobRun (kind "time_travel") for the lab page."""
+    from licensing_core.tasks import job_finish, job_start
+
     start = lab_now(lab)
     if to < start:
         raise ClockError(
             f"The lab clock never moves backwards: it is already {start:%d %b %Y %H:%M} UTC "
             f"and {to:%d %b %Y %H:%M} UTC is earlier."
         )
+    run = job_start(lab=lab, kind="time_travel", trigger=trigger, lab_time=to)
+    try:
+        result = _advance(lab, start, to)
+    except Exception as exc:
+        job_finish(run, ok=False, detail=repr(exc))
+        raise
+    job_finish(
+        run,
+        ok=True,
+        detail=f"{start:%Y-%m-%d %H:%M} -> {to:%Y-%m-%d %H:%M} UTC: "
+        f"{result.processed} item(s) in {result.steps} step(s)",
+    )
+    return result
+
+
+def _advance(lab: Lab, start: datetime, to: datetime) -> AdvanceResult:
     steps = processed = 0
     last_instant, same_instant = None, 0
     # First catch up with anything already due now, then walk forward.
@@ -92,6 +116,23 @@ def lab_advance(*, lab: Lab, to: datetime) -> AdvanceResult:
     clock_set(lab=lab, to=to)
     processed += lab_sweep(lab=lab, now=to)
     return AdvanceResult(started_at=start, finished_at=to, steps=steps, processed=processed)
+
+
+@dataclass
+class SweepStatus:
+    last_sweep: JobRun | None  # the last run of the beat sweep for this lab
+    last_time_travel: JobRun | None
+    next_due: datetime | None  # lab time of the next item due
+
+
+def sweep_status(*, lab: Lab) -> SweepStatus:
+    """Last and next attempts for the lab page (a fixed number of queries)."""
+    runs = JobRun.objects.filter(lab=lab).exclude(status=JobStatus.RUNNING)
+    return SweepStatus(
+        last_sweep=runs.filter(kind="sweep").order_by("-started_at", "-id").first(),
+        last_time_travel=runs.filter(kind="time_travel").order_by("-started_at", "-id").first(),
+        next_due=_earliest_due(lab),
+    )
 
 
 def lab_advance_by(*, lab: Lab, by: timedelta) -> AdvanceResult:

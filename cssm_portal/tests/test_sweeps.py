@@ -58,3 +58,29 @@ def test_daily_event_summary_goes_to_subscribers_once_a_day(lab, account, django
     assert len(mails) == 1
     assert mails[0].recipients == ["ops@example.com"]
     assert "Licenses Expiring" in mails[0].body_text
+
+
+def test_the_smart_account_setup_mail_goes_through_the_outbox(lab, now, django_user_model):
+    from cssm_portal import services
+    from licensing_core.models import MailMessage
+
+    user = django_user_model.objects.create_user("creator", email="creator@acme.test")
+    req = services.smart_account_request(lab=lab, user=user, name="Acme Inc.", domain="acme.test", now=now)
+    mail = MailMessage.objects.get(lab=lab, dedupe_key=f"cssm-sa-setup:{req.pk}")
+    assert mail.recipients == ["creator@acme.test"]
+    assert mail.subject == "Complete the setup of Smart Account Acme Inc."
+    assert "Complete Account Setup" in mail.body_text
+    assert "<strong>Complete Account Setup</strong>" in mail.body_html
+    assert mail.lab_time == now
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_cssm_sweeps_of_one_lab_raise_each_alert_once(lab):
+    from cssm_portal.sweeps import cssm_process
+
+    later = lab_now(lab) + timedelta(days=50)
+    first = cssm_process(lab, later)
+    assert first > 0
+    assert cssm_process(lab, later) == 0
+    keys = list(CssmAlert.objects.filter(cleared_at__isnull=True).values_list("dedupe_key", flat=True))
+    assert len(keys) == len(set(keys))

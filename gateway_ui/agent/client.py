@@ -13,6 +13,8 @@ from django.conf import settings
 from gateway_ui.models import Appliance, TransportMode
 from licensing_core import pki
 from licensing_core.context import request_id_var
+from licensing_core.faults import Fault, fault_active
+from licensing_core.models import Lab
 
 PROTOCOL = "smart-agent/1"
 DIRECT_PATH = "/licservice/license"
@@ -65,6 +67,20 @@ def _proxies(appliance: Appliance) -> dict[str, str] | None:
     return {"http": url, "https": url}
 
 
+def _injected_unreachable(appliance: Appliance) -> bool:
+    """The lab's fault switches (licensing_core.faults), read fresh: a lab
+    manager may have flipped one since this appliance row was loaded. CSSM
+    unreachable cuts Direct transport; transport gateway down cuts the
+    Transport Gateway transport. Either fails like a refused connection, before
+    anything is sent."""
+    lab = Lab.objects.only("faults").filter(pk=appliance.lab_id).first()
+    if lab is None:
+        return False
+    if appliance.transport_mode == TransportMode.GATEWAY and appliance.transport_url:
+        return fault_active(lab, Fault.TRANSPORT_GATEWAY_DOWN)
+    return fault_active(lab, Fault.CSSM_UNREACHABLE)
+
+
 def canonical(envelope: dict[str, Any]) -> bytes:
     return json.dumps(envelope, sort_keys=True, separators=(",", ":")).encode()
 
@@ -88,6 +104,8 @@ def exchange(*, appliance: Appliance, kind: str, body: dict, now: datetime) -> d
     """Send one message and return the 200 answer, or raise AgentError."""
     envelope = envelope_build(appliance=appliance, kind=kind, body=body, now=now, sign=kind != "register")
     url = transport_url(appliance)
+    if _injected_unreachable(appliance):
+        raise AgentError("unreachable", f"Unable to reach Smart Software Manager at {url}.")
     headers = {"Content-Type": "application/json"}
     request_id = request_id_var.get()
     if request_id is not None:

@@ -43,3 +43,137 @@ def test_reservation_reminder_every_24_hours(enabled, demo_lab):
     services.reservation_request_code(appliance=enabled, now=now)
     lab_advance_by(lab=demo_lab, by=timedelta(hours=49))
     assert enabled.alerts.filter(kind="reservation_install_reminder").count() == 3
+
+
+# --- Bookkeeping, claims and alert e-mail -------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_next_due_at_follows_every_service_save(enabled):
+    """The column the sweep reads is what schedules.next_due says, after each state change."""
+    from gateway_ui.timers import next_due_at
+
+    assert enabled.eval_running_since is not None
+    assert enabled.next_due_at == next_due_at(enabled, enabled.licenses.all())
+    assert enabled.next_due_at == enabled.eval_running_since  # the "90 days left" notice is due at once
+    services.registration_mode_set(appliance=enabled, mode="license_reservation", now=appliance_now(enabled))
+    services.reservation_request_code(appliance=enabled, now=appliance_now(enabled))
+    enabled.refresh_from_db()
+    assert enabled.next_due_at == next_due_at(enabled, enabled.licenses.all())
+
+
+@pytest.mark.django_db
+def test_the_sweep_reads_due_work_in_a_fixed_number_of_queries(demo_lab, django_assert_max_num_queries):
+    from gateway_ui.models import Appliance
+    from gateway_ui.sweeps import gateway_next_due, gateway_process
+    from licensing_core.clock import clock_freeze, lab_now
+
+    clock_freeze(lab=demo_lab)
+    base = Appliance.objects.get(lab=demo_lab, hostname="esa1.example.com")
+    for i in range(20):
+        Appliance.objects.create(
+            lab=demo_lab,
+            hostname=f"x{i}.example.com",
+            product="ESA",
+            model_pid="C395",
+            serial=f"X{i}",
+            clock_skew_minutes=i % 3,
+            next_due_at=lab_now(demo_lab) + timedelta(days=1 + i),
+        )
+    with django_assert_max_num_queries(1):
+        due = gateway_next_due(demo_lab)
+    assert due == lab_now(demo_lab) + timedelta(days=1)  # skew 0 on the first one
+    with django_assert_max_num_queries(3):  # skews, candidates, their licences: nothing due yet
+        assert gateway_process(demo_lab, lab_now(demo_lab)) == 0
+    assert base.next_due_at is None
+
+
+@pytest.mark.django_db
+def test_clock_skew_moves_the_lab_time_an_appliance_timer_falls_due(demo_lab):
+    from gateway_ui.models import Appliance
+    from gateway_ui.sweeps import gateway_next_due
+    from licensing_core.clock import lab_now
+
+    at = lab_now(demo_lab) + timedelta(days=3)
+    Appliance.objects.filter(lab=demo_lab, hostname="esa2.example.com").update(next_due_at=at, clock_skew_minutes=30)
+    assert gateway_next_due(demo_lab) == at - timedelta(minutes=30)  # its clock is 30 min ahead
+
+
+@pytest.mark.django_db
+def test_alerts_are_mailed_to_recipients_of_their_class_and_severity(enabled, settings):
+    from gateway_ui.models import AlertRecipient
+    from licensing_core.models import MailMessage
+
+    settings.EMAIL_BACKEND = "licensing_core.mail.MailboxBackend"
+    AlertRecipient.objects.create(appliance=enabled, address="crit@example.com", classes={"System": ["Critical"]})
+    AlertRecipient.objects.create(
+        appliance=enabled, address="all@example.com", classes={"System": ["Critical", "Warning"]}
+    )
+    AlertRecipient.objects.create(appliance=enabled, address="hw@example.com", classes={"Hardware": ["Warning"]})
+    now = appliance_now(enabled)
+    services.alert_raise(enabled, kind="authorization_failed", now=now, reason="no route")
+    services.alert_raise(enabled, kind="auth_expired", now=now)
+    mails = {m.subject.split(":")[-1].strip()[:20]: m for m in MailMessage.objects.filter(lab=enabled.lab)}
+    warning = MailMessage.objects.get(subject__startswith="Warning-")
+    critical = MailMessage.objects.get(subject__startswith="Critical-")
+    assert warning.recipients == ["all@example.com"]
+    assert critical.recipients == ["all@example.com", "crit@example.com"]
+    assert critical.sender == "alert@esa1.example.com"
+    assert len(mails) == 2
+
+
+@pytest.mark.django_db
+def test_duplicate_alerts_wait_5_15_35_75_seconds_then_the_maximum(enabled, settings):
+    """AsyncOS "Wait Before Sending a Duplicate Alert" with initial 5 s and maximum 75 s, in appliance time."""
+    from gateway_ui.alert_mail import duplicate_wait_next
+    from gateway_ui.models import AlertRecipient, Appliance
+
+    settings.EMAIL_BACKEND = "licensing_core.mail.MailboxBackend"
+    Appliance.objects.filter(pk=enabled.pk).update(alert_duplicate_initial_seconds=5, alert_duplicate_max_seconds=75)
+    enabled.refresh_from_db()
+    AlertRecipient.objects.create(appliance=enabled, address="ops@example.com", classes={"System": ["Warning"]})
+    assert [duplicate_wait_next(wait=w, initial=5, maximum=75) for w in (5, 15, 35, 75)] == [15, 35, 75, 75]
+    start = appliance_now(enabled)
+    mailed = []
+    for second in range(0, 240):  # the same alert every second for four minutes
+        alert = services.alert_raise(
+            enabled, kind="authorization_failed", now=start + timedelta(seconds=second), reason="no route"
+        )
+        if alert.emailed:
+            mailed.append(second)
+    assert mailed == [0, 5, 20, 55, 130, 205]  # waits 5, 15, 35, 75, 75
+    assert enabled.alerts.filter(kind="authorization_failed").count() == 240  # every alert is still listed
+    # After a quiet spell longer than the maximum the series starts again.
+    later = start + timedelta(seconds=205 + 76)
+    assert services.alert_raise(enabled, kind="authorization_failed", now=later, reason="no route").emailed
+    assert not services.alert_raise(
+        enabled, kind="authorization_failed", now=later + timedelta(seconds=4), reason="no route"
+    ).emailed
+    # A different alert text is not a duplicate.
+    assert services.alert_raise(
+        enabled, kind="authorization_failed", now=later + timedelta(seconds=4), reason="refused"
+    ).emailed
+
+
+@pytest.mark.django_db
+def test_alert_settings_on_the_alerts_page(enabled, client, django_user_model):
+    from django.urls import reverse
+
+    client.force_login(django_user_model.objects.get(username="admin"))
+    url = reverse("gateway:alerts", args=[enabled.lab.slug, enabled.hostname])
+    page = client.get(url)
+    assert b"Wait Before Sending a Duplicate Alert" in page.content
+    assert b'value="300"' in page.content
+    response = client.post(
+        url, {"alert_settings": "1", "from_address": "", "initial_seconds": "600", "max_seconds": "60"}, follow=True
+    )
+    assert b"no more than the maximum" in response.content
+    client.post(
+        url, {"alert_settings": "1", "from_address": "esa@example.com", "initial_seconds": "60", "max_seconds": "900"}
+    )
+    enabled.refresh_from_db()
+    assert (enabled.alert_from_address, enabled.alert_duplicate_initial_seconds) == ("esa@example.com", 60)
+    assert enabled.alert_duplicate_max_seconds == 900
+    response = client.post(url, {"alert_settings": "1", "initial_seconds": "x", "max_seconds": "900"}, follow=True)
+    assert response.status_code == 200
+    assert b"whole numbers" in response.content
