@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from datetime import datetime
 
 from django.contrib.auth.decorators import login_not_required
@@ -17,6 +18,7 @@ from cssm_portal.services import AgentRefusal
 from licensing_core import catalogue, pki, schedules
 from licensing_core.clock import lab_now
 from licensing_core.events import event_record
+from licensing_core.faults import cssm_delay_seconds
 from licensing_core.models import EventSide, Lab
 from licensing_core.trust import lab_trust
 
@@ -91,6 +93,11 @@ def smart_agent_endpoint(request):
     lab = Lab.objects.filter(slug=envelope["lab"]).first()
     if lab is None:
         return _refuse("lab_not_found", f"There is no lab named {envelope['lab']}.", 404)
+    # Fault injection (CSSM slow): hold the answer back, before doing anything,
+    # so an agent whose timeout fires first leaves nothing half-done here.
+    delay = cssm_delay_seconds(lab)
+    if delay:
+        time.sleep(delay)
     now = lab_now(lab)
     try:
         return JsonResponse({"status": "ok", **_dispatch(lab=lab, envelope=envelope, now=now)})

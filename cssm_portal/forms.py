@@ -1,6 +1,7 @@
 """Portal forms: field errors are shown beside the field."""
 
 from django import forms
+from django.conf import settings
 
 from cssm_portal.services import EXPIRING_DAY_OPTIONS, PREFERENCE_EVENTS
 from licensing_core.schedules import TOKEN_MAX_DAYS, TOKEN_MIN_DAYS
@@ -41,8 +42,8 @@ class RequestCodeForm(forms.Form):
         data = super().clean()
         upload = data.get("request_file")
         if upload:
-            if upload.size > 64 * 1024:
-                raise forms.ValidationError({"request_file": "The file is too large for a request code."})
+            if upload.size > settings.LAB_UPLOAD_MAX_BYTES:
+                raise forms.ValidationError({"request_file": "The file is larger than 64 KiB."})
             try:
                 data["request_code"] = upload.read().decode("utf-8").strip()
             except UnicodeDecodeError:

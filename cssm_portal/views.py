@@ -146,7 +146,7 @@ def home(request, lab_slug: str):
 def sa_request(request, lab_slug: str):
     lab = lab_for(request.user, lab_slug)
     initial = {"domain": services.user_domain(request.user)}
-    form = SmartAccountRequestForm(request.POST or None, initial=initial)
+    form = SmartAccountRequestForm(request.POST if request.method == "POST" else None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
             req = services.smart_account_request(lab=lab, user=request.user, now=lab_now(lab), **form.cleaned_data)
@@ -185,15 +185,23 @@ def sa_request_decide(request, lab_slug: str, req_id: int):
             {"reason": "Only Cisco (the lab owner) approves Smart Account requests."},
             status=403,
         )
+    decision = request.POST.get("decision")
+    if decision not in ("approve", "reject"):
+        messages.error(request, "Choose Approve or Reject.")
+        return redirect("cssm:sa_requests", lab.slug)
     try:
         services.smart_account_approve(
             req=req,
-            approve=request.POST.get("decision") == "approve",
+            approve=decision == "approve",
             actor=request.user.get_username(),
             now=lab_now(lab),
         )
     except ServiceError as exc:
         messages.error(request, exc.reason)
+    else:
+        messages.info(
+            request, f'The request for "{req.name}" was {"approved" if decision == "approve" else "rejected"}.'
+        )
     return redirect("cssm:sa_requests", lab.slug)
 
 
@@ -270,7 +278,7 @@ def general(request, portal, va_id: int):
 def token_new(request, portal, va_id: int):
     va = portal.va(va_id)
     portal.require_edit(va)
-    form = TokenForm(request.POST or None)
+    form = TokenForm(request.POST if request.method == "POST" else None)
     token = None
     if request.method == "POST" and form.is_valid():
         try:
@@ -396,7 +404,7 @@ def license_transfer(request, portal, va_id: int, pool_id: int):
     portal.require_edit(va)
     pool = get_object_or_404(selectors.pools([va]), pk=pool_id)
     targets = [v for v in portal.virtual_accounts if v.pk != va.pk and portal.can_edit(v)]
-    form = TransferForm(request.POST or None, targets=targets)
+    form = TransferForm(request.POST if request.method == "POST" else None, targets=targets)
     done = False
     if request.method == "POST" and form.is_valid():
         target = portal.va(form.cleaned_data["target"])
@@ -465,7 +473,9 @@ def reserve(request, portal, va_id: int):
     close_url = _url("licenses", portal, va.pk)
     step = request.POST.get("step", "request") if request.method == "POST" else "request"
     ctx = {"va": va, "close_url": close_url, "step": "request"}
-    form = RequestCodeForm(request.POST or None, request.FILES or None)
+    form = RequestCodeForm(
+        request.POST if request.method == "POST" else None, request.FILES if request.method == "POST" else None
+    )
     ctx["form"] = form
     if request.method == "GET" or not form.is_valid():
         return _dialog(request, portal, "cssm_portal/dialogs/reserve.html", ctx)
@@ -605,7 +615,7 @@ def instance_transfer(request, portal, va_id: int, piid):
     portal.require_edit(va)
     inst = _instance(portal, va, piid)
     targets = [v for v in portal.virtual_accounts if v.pk != va.pk and portal.can_edit(v)]
-    form = TransferForm(request.POST or None, targets=targets, with_quantity=False)
+    form = TransferForm(request.POST if request.method == "POST" else None, targets=targets, with_quantity=False)
     if request.method == "POST" and form.is_valid():
         target = portal.va(form.cleaned_data["target"])
         try:
@@ -628,7 +638,7 @@ def instance_remove(request, portal, va_id: int, piid):
     va = portal.va(va_id)
     portal.require_edit(va)
     inst = _instance(portal, va, piid)
-    form = RemoveForm(request.POST or None)
+    form = RemoveForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
             services.instance_remove(
@@ -709,7 +719,7 @@ def instance_confirm(request, portal, va_id: int, piid):
     va = portal.va(va_id)
     portal.require_edit(va)
     inst = _instance(portal, va, piid)
-    form = ConfirmationForm(request.POST or None)
+    form = ConfirmationForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
             services.reservation_confirm(
@@ -722,11 +732,14 @@ def instance_confirm(request, portal, va_id: int, piid):
             return _redirect_or_hx(request, _url("instances", portal, va.pk))
         except ServiceError as exc:
             _field_error(form, exc)
+    nothing_pending = not (inst.is_reserving and inst.reservation.pending)
     return _dialog(
         request,
         portal,
         "cssm_portal/dialogs/instance_confirm.html",
         {"va": va, "inst": inst, "form": form, "close_url": _url("instances", portal, va.pk)},
+        # A code posted when no update waits for one is refused (the dialog says why).
+        status=409 if request.method == "POST" and nothing_pending else 200,
     )
 
 
@@ -790,7 +803,7 @@ def va_events_csv(request, portal, va_id: int):
 @require_http_methods(["GET", "POST"])
 @portal_view
 def virtual_accounts(request, portal):
-    form = VirtualAccountForm(request.POST or None)
+    form = VirtualAccountForm(request.POST if request.method == "POST" else None)
     if request.method == "POST":
         portal.require_sa_admin()
         if form.is_valid():
@@ -867,7 +880,8 @@ def alerts(request, portal):
 @require_POST
 @portal_view
 def alerts_action(request, portal):
-    ids = [int(i) for i in request.POST.getlist("alert") if i.isdigit()]
+    # Ids are whole numbers that fit a database integer; anything else names no alert.
+    ids = [int(i) for i in request.POST.getlist("alert") if i.isascii() and i.isdigit() and len(i) <= 18]
     qs = selectors.alerts(portal.smart_account, portal.virtual_accounts)
     action = request.POST.get("action")
     if action == "csv":
@@ -910,7 +924,7 @@ def alerts_action(request, portal):
 @portal_view
 def reports(request, portal):
     report = request.GET.get("report", "")
-    chosen_ids = {int(i) for i in request.GET.getlist("va") if i.isdigit()}
+    chosen_ids = {int(i) for i in request.GET.getlist("va") if i.isascii() and i.isdigit() and len(i) <= 18}
     vas = [va for va in portal.virtual_accounts if va.pk in chosen_ids] or portal.virtual_accounts
     ctx = {"portal": portal, "tab": "reports", "report": report, "vas": vas, "chosen_ids": chosen_ids}
     fmt = request.GET.get("format")
@@ -977,7 +991,9 @@ def preferences(request, portal):
         }
     if request.method == "POST" and request.POST.get("reset"):
         return redirect(_url("preferences", portal))
-    form = PreferencesForm(request.POST or None, initial=initial, vas=portal.virtual_accounts)
+    form = PreferencesForm(
+        request.POST if request.method == "POST" else None, initial=initial, vas=portal.virtual_accounts
+    )
     if request.method == "POST":
         portal.require_any_edit()
         if form.is_valid():
@@ -1088,7 +1104,11 @@ def activity_events(request, portal):
 @portal_view
 def convert(request, portal):
     editable = [va for va in portal.virtual_accounts if portal.can_edit(va)]
-    form = PakForm(request.POST or None, vas=editable, licenses=catalogue.ESA_LICENSES + catalogue.SMA_LICENSES)
+    form = PakForm(
+        request.POST if request.method == "POST" else None,
+        vas=editable,
+        licenses=catalogue.ESA_LICENSES + catalogue.SMA_LICENSES,
+    )
     if request.method == "POST":
         portal.require_any_edit()
         if form.is_valid():

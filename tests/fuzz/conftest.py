@@ -1,0 +1,1 @@
+from tests.access.conftest import two_labs  # noqa: F401
