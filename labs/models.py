@@ -15,13 +15,14 @@ class LoginFailure(models.Model):
 
 class LabOrigin(models.Model):
     """How a lab was made, so Reset can build it again: empty, the demo world,
-    a scenario, or an imported file (kept here)."""
+    a scenario, an imported file or a customer's paste (kept here)."""
 
     class Kind(models.TextChoices):
         EMPTY = "empty", "Empty"
         DEMO = "demo", "Demo world"
         SCENARIO = "scenario", "Scenario"
         IMPORTED = "imported", "Imported file"
+        PASTE = "paste", "Customer's license_smart output"
 
     lab = models.OneToOneField("licensing_core.Lab", on_delete=models.CASCADE, related_name="origin")
     kind = models.CharField(max_length=10, choices=Kind.choices)

@@ -2,7 +2,7 @@
 
 from itertools import islice
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import F, Prefetch, QuerySet
 from django.http import Http404
 
 from gateway_ui.models import Appliance
@@ -49,3 +49,62 @@ def lab_mailbox(*, lab: Lab) -> QuerySet[MailMessage]:
 
 def last_heartbeat() -> JobRun | None:
     return JobRun.objects.filter(kind="heartbeat").order_by("-started_at").first()
+
+
+# --- the lab page's manager panels ------------------------------------------------------------
+
+
+def lab_members(*, lab: Lab) -> QuerySet[LabMembership]:
+    return LabMembership.objects.filter(lab=lab).select_related("user").order_by("user__username")
+
+
+def lab_fault_choices(*, lab: Lab, now) -> dict:
+    """What the action faults can act on: appliances, active tokens, and each virtual
+    account's licences with a balance (four queries)."""
+    from cssm_portal import selectors as cssm_selectors
+    from cssm_portal.models import RegistrationToken, VirtualAccount
+    from licensing_core import codes
+
+    tokens = (
+        RegistrationToken.objects.filter(
+            virtual_account__smart_account__lab=lab, revoked_at__isnull=True, expires_at__gt=now
+        )
+        .exclude(max_uses__isnull=False, uses__gte=F("max_uses"))
+        .select_related("virtual_account")
+        .order_by("-created_at", "-id")
+    )
+    vas = list(VirtualAccount.objects.filter(smart_account__lab=lab).select_related("smart_account").order_by(
+        "smart_account__name", "name"))  # fmt: skip
+    pools = cssm_selectors.pools(vas).filter(purchased__gt=0).order_by("virtual_account__name", "name")
+    return {
+        "appliances": list(Appliance.objects.filter(lab=lab).order_by("hostname")),
+        "tokens": [{"token": t, "display": codes.token_display(t.value)} for t in tokens],
+        "virtual_accounts": vas,
+        "pools": list(pools),
+    }
+
+
+def split_rows(*, lab: Lab, appliance: Appliance, instance, limit: int = 60) -> list[dict]:
+    """Recent event rows of the appliance and of its product instance, grouped by
+    request id (newest group first); rows without a request id each form their own group."""
+    from django.db.models import Q
+
+    where = Q(appliance_id=appliance.pk)
+    if instance is not None:
+        where |= Q(product_instance_id=instance.pk)
+    rows = list(Event.objects.filter(where, lab=lab).order_by("-at", "-id")[:limit])
+    rids = {r.request_id for r in rows if r.request_id}
+    if rids:
+        # Rows of the same requests that name neither (e.g. CSSM alerts raised by the exchange).
+        seen = {r.pk for r in rows}
+        rows += [r for r in Event.objects.filter(lab=lab, request_id__in=rids).order_by("-at", "-id")[:limit]
+                 if r.pk not in seen]  # fmt: skip
+    groups: dict = {}
+    order = []
+    for row in sorted(rows, key=lambda r: (r.at, r.pk), reverse=True):
+        key = row.request_id or f"row-{row.pk}"
+        if key not in groups:
+            groups[key] = {"request_id": row.request_id, "at": row.at, "gateway": [], "cssm": [], "lab": []}
+            order.append(key)
+        groups[key][row.side].append(row)
+    return [groups[k] for k in order]

@@ -56,16 +56,53 @@ def lab_create(*, name: str, slug: str, manager, scenario: str = "", demo: bool 
     return lab
 
 
-def _populate(*, lab: Lab, manager, kind: str, scenario: str) -> None:
-    if kind in (LabOrigin.Kind.DEMO, LabOrigin.Kind.SCENARIO):
+def _populate(*, lab: Lab, manager, kind: str, scenario: str, paste: str = "") -> list[str]:
+    """Fill a new lab; returns what a paste build could not reproduce (else [])."""
+    if kind in (LabOrigin.Kind.DEMO, LabOrigin.Kind.SCENARIO, LabOrigin.Kind.PASTE):
         world_seed(lab=lab, manager=manager)
-    if kind == LabOrigin.Kind.SCENARIO:
-        try:
+    try:
+        if kind == LabOrigin.Kind.SCENARIO:
             scenario_build(lab=lab, name=scenario)
-        except Exception:
-            # Leave no half-built lab behind.
-            lab.delete()
-            raise
+        elif kind == LabOrigin.Kind.PASTE:
+            return _paste_build(lab=lab, text=paste)
+    except Exception:
+        # Leave no half-built lab behind.
+        lab.delete()
+        raise
+    return []
+
+
+def _paste_build(*, lab: Lab, text: str) -> list[str]:
+    from gateway_ui.models import Appliance
+    from labs.paste import paste_parse
+    from labs.reproduce import differences, plan_for, plan_run
+    from labs.scenarios.builder import Builder
+
+    result = paste_parse(text)
+    if not result.usable:
+        raise LabError(result.problems[0])
+    plan = plan_for(result)
+    plan_run(plan=plan, builder=Builder(lab))
+    appliance = Appliance.objects.select_related("lab").get(lab=lab, hostname=plan.hostname)
+    return plan.notes + differences(result=result, appliance=appliance)
+
+
+def lab_create_from_paste(*, name: str, slug: str, manager, text: str) -> tuple[Lab, list[str]]:
+    """A lab in the state a customer's license_smart STATUS/SUMMARY output describes,
+    built through the real services (labs.reproduce). Returns the lab and what it
+    could not reproduce. Not atomic, for the same reason as lab_create."""
+    from labs.paste import PasteError, paste_parse
+
+    try:
+        result = paste_parse(text)
+    except PasteError as exc:
+        raise LabError(str(exc)) from None
+    if not result.usable:
+        raise LabError(result.problems[0])
+    lab = _lab_new(name=name, slug=slug, manager=manager, description="Reproduced from a customer's output")
+    LabOrigin.objects.create(lab=lab, kind=LabOrigin.Kind.PASTE, document={"paste": text})
+    unmatched = _populate(lab=lab, manager=manager, kind=LabOrigin.Kind.PASTE, scenario="", paste=text)
+    return lab, unmatched
 
 
 def lab_import_new(*, document: dict, name: str, slug: str, manager) -> Lab:
@@ -96,13 +133,14 @@ def lab_reset(*, lab: Lab, manager) -> Lab:
         LabOrigin.objects.create(lab=new, kind=kind, document=document)
     else:
         new = Lab.objects.create(name=name, slug=slug, description=description)
-        LabOrigin.objects.create(lab=new, kind=kind, scenario=scenario)
+        LabOrigin.objects.create(lab=new, kind=kind, scenario=scenario, document=document)
         if kind == LabOrigin.Kind.DEMO and slug == "demo":
             from labs.demo import demo_lab_build
 
             demo_lab_build()
         else:
-            _populate(lab=new, manager=manager, kind=kind, scenario=scenario)
+            paste = (document or {}).get("paste", "") if kind == LabOrigin.Kind.PASTE else ""
+            _populate(lab=new, manager=manager, kind=kind, scenario=scenario, paste=paste)
     for member in members:
         LabMembership.objects.update_or_create(
             lab=new, user_id=member["user_id"],
@@ -133,4 +171,6 @@ def member_add(*, lab: Lab, username: str, gateway_role: str, is_manager: bool =
 def member_remove(*, lab: Lab, user_id: int, by) -> None:
     if user_id == by.pk:
         raise LabError("You cannot remove yourself; ask another manager.")
-    LabMembership.objects.filter(lab=lab, user_id=user_id).delete()
+    deleted, _ = LabMembership.objects.filter(lab=lab, user_id=user_id).delete()
+    if not deleted:
+        raise LabError("That user is not a member of this lab.")

@@ -1,14 +1,26 @@
 from datetime import timedelta
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from labs.forms import AdvanceToForm
-from labs.selectors import lab_for_user, lab_mailbox, lab_timeline, labs_for_user, last_heartbeat
+from gateway_ui.models import Appliance
+from labs.faults import MAX_SKEW_MINUTES
+from labs.forms import AdvanceToForm, NewLabForm
+from labs.scenarios import scenarios
+from labs.selectors import (
+    lab_fault_choices,
+    lab_for_user,
+    lab_mailbox,
+    lab_members,
+    lab_timeline,
+    labs_for_user,
+    last_heartbeat,
+)
+from labs.uploads import lab_file_max_bytes
 from licensing_core.clock import ClockError, clock_freeze, clock_unfreeze, lab_now
 from licensing_core.faults import CSSM_SLOW_MAX_SECONDS, FAULT_HELP, Fault, fault_set
+from licensing_core.roles import GatewayRole
 from licensing_core.sweeps import lab_advance
 
 ADVANCE_STEPS_DAYS = (1, 7, 30, 90)
@@ -20,16 +32,22 @@ def home(request):
     and each appliance's admin GUI."""
     labs = list(labs_for_user(user=request.user))
     rows = [{"lab": lab, "now": lab_now(lab)} for lab in labs]
-    return render(request, "labs/home.html", {"rows": rows, "heartbeat": last_heartbeat()})
+    return render(
+        request,
+        "labs/home.html",
+        {"rows": rows, "heartbeat": last_heartbeat(), "new_form": NewLabForm(), "library": scenarios()},
+    )
 
 
 @require_GET
 def lab_detail(request, slug: str):
     lab, membership = lab_for_user(user=request.user, slug=slug)
+    now = lab_now(lab)
+    can_manage = _can_manage(request.user, membership)
     context = {
         "lab": lab,
-        "now": lab_now(lab),
-        "can_manage": _can_manage(request.user, membership),
+        "now": now,
+        "can_manage": can_manage,
         "steps": ADVANCE_STEPS_DAYS,
         "advance_form": AdvanceToForm(),
         "timeline": lab_timeline(lab=lab),
@@ -43,7 +61,16 @@ def lab_detail(request, slug: str):
             for fault in Fault
         ],
         "slow_max": CSSM_SLOW_MAX_SECONDS,
+        "appliances": list(Appliance.objects.filter(lab=lab).order_by("hostname")),
     }
+    if can_manage:
+        context |= {
+            "members": lab_members(lab=lab),
+            "roles": GatewayRole.choices,
+            "choices": lab_fault_choices(lab=lab, now=now),
+            "file_max_mib": lab_file_max_bytes() // (1024 * 1024),
+            "max_skew": MAX_SKEW_MINUTES,
+        }
     return render(request, "labs/lab.html", context)
 
 
@@ -51,7 +78,7 @@ def lab_detail(request, slug: str):
 def lab_advance_view(request, slug: str):
     lab, membership = lab_for_user(user=request.user, slug=slug)
     if not _can_manage(request.user, membership):
-        raise PermissionDenied("Only a lab manager can move the lab clock.")
+        return _refused(request, lab, "Only a lab manager can move the lab clock.")
     if "days" in request.POST:
         try:
             days = int(request.POST["days"])
@@ -83,7 +110,7 @@ def lab_advance_view(request, slug: str):
 def lab_freeze_view(request, slug: str):
     lab, membership = lab_for_user(user=request.user, slug=slug)
     if not _can_manage(request.user, membership):
-        raise PermissionDenied("Only a lab manager can freeze the lab clock.")
+        return _refused(request, lab, "Only a lab manager can freeze the lab clock.")
     if request.POST.get("frozen") == "1":
         clock_freeze(lab=lab)
     else:
@@ -95,7 +122,7 @@ def lab_freeze_view(request, slug: str):
 def lab_fault_view(request, slug: str):
     lab, membership = lab_for_user(user=request.user, slug=slug)
     if not _can_manage(request.user, membership):
-        raise PermissionDenied("Only a lab manager can inject faults.")
+        return _refused(request, lab, "Only a lab manager can inject faults.")
     try:
         fault = Fault(request.POST.get("fault", ""))
     except ValueError:
@@ -124,3 +151,8 @@ def mailbox(request, slug: str):
 
 def _can_manage(user, membership) -> bool:
     return user.is_superuser or (membership is not None and membership.is_manager)
+
+
+def _refused(request, lab, reason: str):
+    """403 with the reason on the page (not a bare Forbidden)."""
+    return render(request, "labs/refused.html", {"lab": lab, "reason": reason}, status=403)
