@@ -151,6 +151,15 @@ def eval_left(appliance: Appliance, now: datetime) -> bool:
     return appliance.eval_eligible and eval_remaining(appliance, now) > timedelta(0)
 
 
+def _unregistered_action(appliance: Appliance, now: datetime) -> str:
+    """What a requested licence becomes while unregistered: Eval while the
+    evaluation period lasts, Eval Expired after it, and Not Authorized on a
+    product that never had one (a new virtual gateway)."""
+    if eval_left(appliance, now):
+        return "eval_granted"
+    return "no_eval_left" if appliance.eval_eligible else "no_eval"
+
+
 def _resync(appliance: Appliance, now: datetime) -> None:
     """Eval clock and overall authorization status from the per-licence states."""
     rows = _rows(appliance)
@@ -219,7 +228,7 @@ def _set_license(appliance: Appliance, row: ApplianceLicense, action: str, now: 
 
 def _back_to_eval(appliance: Appliance, now: datetime) -> None:
     """After deregistering or returning a reservation: requested licences go back to eval."""
-    action = "eval_granted" if eval_left(appliance, now) else "no_eval_left"
+    action = _unregistered_action(appliance, now)
     for row in _rows(appliance):
         if row.requested and row.state != LS.EVAL and LICENSE.allowed(row.state, action):  # noqa: SIM114
             _set_license(appliance, row, action, now)
@@ -300,7 +309,11 @@ def _apply_enable(appliance: Appliance, now: datetime, actor: str) -> None:
     classic = set(appliance.classic_feature_keys or [])
     for lic in licenses_for(appliance.product):
         state = initial_license_state(
-            lic, virtual=appliance.virtual, eval_available=appliance.eval_eligible, registered=False
+            lic,
+            virtual=appliance.virtual,
+            eval_available=appliance.eval_eligible,
+            registered=False,
+            eval_granted=appliance.eval_eligible,
         )
         # Features held under classic licensing stay available: requested in eval.
         if not lic.is_base and lic.code in classic and appliance.eval_eligible:
@@ -854,7 +867,7 @@ def licenses_submit(*, appliance: Appliance, requested: set[str], now: datetime,
                 action = "reserved" if appliance.reservation_state == RV.PLR_INSTALLED else "not_authorized"
                 _set_license(appliance, row, action, now)
             elif not registered:
-                _set_license(appliance, row, "eval_granted" if eval_left(appliance, now) else "no_eval_left", now)
+                _set_license(appliance, row, _unregistered_action(appliance, now), now)
             changed.append(f"{lic.name}: requested")
         elif not want and row.requested:
             check_release(lic, row.state, virtual=appliance.virtual)

@@ -397,6 +397,7 @@ _ONLINE_OUTCOME_FROM = (
     LS.OOC_GRACE,
     LS.OOC_EXPIRED,
     LS.AUTH_EXPIRED,
+    LS.NOT_AUTHORIZED,  # a product without evaluation, authorized by its first registration
 )
 _BACK_TO_EVAL_FROM = (
     LS.REQUEST_IN_PROGRESS,
@@ -433,7 +434,7 @@ LICENSE = Machine(
         # L6: shortage or expired term. An OOC licence stays where it is so the
         # 30-day grace keeps counting from the first day out of compliance.
         **_rows(
-            (LS.REQUEST_IN_PROGRESS, LS.EVAL, LS.EVAL_EXPIRED, LS.IN_COMPLIANCE, LS.AUTH_EXPIRED),
+            (LS.REQUEST_IN_PROGRESS, LS.EVAL, LS.EVAL_EXPIRED, LS.IN_COMPLIANCE, LS.AUTH_EXPIRED, LS.NOT_AUTHORIZED),
             "shortage",
             LS.OOC_GRACE,
         ),

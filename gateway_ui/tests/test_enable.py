@@ -31,7 +31,41 @@ def test_new_virtual_user_gets_no_evaluation_period(demo_lab):
     assert not a.alerts.filter(kind="eval_started").exists()
     changed = services.licenses_submit(appliance=a, requested={"VOF"}, now=appliance_now(a))
     assert changed == ["Email Security Appliance Outbreak Filters: requested"]
-    assert a.licenses.get(code="VOF").state == "eval_expired"
+    # No evaluation ever ran: the licences are Not Authorized, not "Eval Expired".
+    assert a.licenses.get(code="VOF").state == "not_authorized"
+    assert a.licenses.get(code="imh").state == "not_authorized"
+    a.refresh_from_db()
+    assert a.get_authorization_state_display() == "Not Authorized"
+
+
+def test_a_partial_reservation_on_a_new_virtual_gateway(demo_lab):
+    """SLR of Mail Handling only: the product is Authorized - Reserved, the
+    licences the code does not cover stay Not Authorized (guide, Updating
+    License Reservation)."""
+    from cssm_portal import services as cssm
+    from cssm_portal.models import VirtualAccount
+    from licensing_core.catalogue import license_by_code
+    from licensing_core.clock import lab_now
+
+    a = _enable(Appliance.objects.get(lab=demo_lab, hostname="esa2.example.com"))
+    now = appliance_now(a)
+    services.registration_mode_set(appliance=a, mode="license_reservation", now=now)
+    request_code = services.reservation_request_code(appliance=a, now=now)
+    va = VirtualAccount.objects.get(smart_account__lab=demo_lab, name="ESA")
+    mail_handling = license_by_code("ESA", "imh").entitlement_tag
+    reservation = cssm.reservation_authorize(
+        va=va,
+        request_code=request_code,
+        reservation_type="SPECIFIC",
+        quantities={mail_handling: 1},
+        actor="admin",
+        now=lab_now(demo_lab),
+    )
+    services.reservation_install(appliance=a, code=reservation.authorization_code, now=now)
+    a.refresh_from_db()
+    assert a.licenses.get(code="imh").state == "reserved_in_compliance"
+    assert a.licenses.get(code="bounce_verification").state == "not_authorized"
+    assert a.get_authorization_state_display() == "Authorized - Reserved"
 
 
 def test_abandon_changes_leaves_classic(esa1):
