@@ -1,6 +1,7 @@
 """Concurrency tests run real concurrent requests through Django's WSGI handler
 (one test Client per thread, so one database connection per thread) on PostgreSQL.
-SQLite serialises every writer, so a pass there proves nothing: they skip there."""
+SQLite serialises every writer, so a pass there proves nothing: they are marked
+`postgres`, .ci/run leaves them out of its SQLite pass, and a local SQLite run skips them."""
 
 import threading
 from concurrent.futures import ThreadPoolExecutor

@@ -19,7 +19,7 @@ from licensing_core.clock import clock_freeze, lab_now
 from licensing_core.models import Event
 from tests.concurrency.conftest import run_concurrently
 
-pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
