@@ -23,3 +23,26 @@ def appliance_for_user(*, user, lab_slug: str, hostname: str) -> tuple[Appliance
 
 def smartlicense_log(*, appliance: Appliance, limit: int = 500):
     return Event.objects.filter(appliance_id=appliance.pk, side="gateway").order_by("-at", "-id")[:limit]
+
+
+def registration_status_label(appliance: Appliance) -> str:
+    """The *Registration Status* label, one rule for the GUI page and CLI STATUS:
+    in reservation mode the reservation state speaks (unless the agent went back
+    to Unidentified), otherwise the registration state."""
+    from licensing_core.machines import RegistrationState, ReservationState
+
+    if appliance.in_reservation_mode and appliance.registration_state != RegistrationState.UNIDENTIFIED:
+        return ReservationState(appliance.reservation_state).label
+    return RegistrationState(appliance.registration_state).label
+
+
+def authorization_time_shown(appliance: Appliance) -> bool:
+    """Whether *License Authorization Status* carries the time of the last
+    successful authorization, as `Authorized ( 22 Aug 2018 07:21 )` does."""
+    from licensing_core.machines import AuthorizationState, RegistrationState
+
+    return bool(
+        appliance.registration_state == RegistrationState.REGISTERED
+        and appliance.last_auth_success_at
+        and appliance.authorization_state in (AuthorizationState.AUTHORIZED, AuthorizationState.OUT_OF_COMPLIANCE)
+    )

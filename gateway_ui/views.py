@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from gateway_ui import services
+from gateway_ui import selectors, services
 from gateway_ui.clock import appliance_now
 from gateway_ui.forms import AirgapForm, AuthCodeForm, ProxyForm, RecipientForm, RegisterForm, TransportForm
 from gateway_ui.models import AlertRecipient, Appliance, ChangeKind, Exchange, RegistrationMode, TransportMode
@@ -150,18 +150,11 @@ def _status_context(appliance: Appliance, role: str) -> dict:
     rsv = appliance.in_reservation_mode
     installed = appliance.reservation_state in (RV.SLR_INSTALLED, RV.PLR_INSTALLED)
     remaining = services.eval_remaining(appliance, now)
-    if rsv and appliance.registration_state != RS.UNIDENTIFIED:
-        reg_status = ReservationState(appliance.reservation_state).label
-    else:
-        reg_status = RegistrationState(appliance.registration_state).label
+    reg_status = selectors.registration_status_label(appliance)
     if registered and appliance.registered_at:
         reg_status = formats.status_with_time(reg_status, appliance.registered_at)
     auth = appliance.get_authorization_state_display()
-    if (
-        registered
-        and appliance.last_auth_success_at
-        and appliance.authorization_state in ("authorized", "out_of_compliance")
-    ):
+    if selectors.authorization_time_shown(appliance):
         auth = formats.status_with_time(auth, appliance.last_auth_success_at)
     actions = []
     if registered and not rsv:

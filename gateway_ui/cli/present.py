@@ -12,10 +12,10 @@ from datetime import datetime
 
 from gateway_ui import services
 from gateway_ui.models import DIRECT_DISPLAY_URL, Appliance, TransportMode
+from gateway_ui.selectors import authorization_time_shown, registration_status_label
 from licensing_core import formats
 from licensing_core.catalogue import License, licenses_for
 from licensing_core.machines import (
-    AuthorizationState,
     ConversionState,
     LicenseState,
     RegistrationState,
@@ -52,13 +52,6 @@ def commit_time(dt: datetime) -> str:
     )
 
 
-def registration_status_label(appliance: Appliance) -> str:
-    """The *Registration Status* label, chosen exactly as the GUI page does."""
-    if appliance.in_reservation_mode and appliance.registration_state != RS.UNIDENTIFIED:
-        return ReservationState(appliance.reservation_state).label
-    return RegistrationState(appliance.registration_state).label
-
-
 def status_lines(appliance: Appliance, now: datetime) -> list[str]:
     registered = appliance.registration_state == RS.REGISTERED
     lines = ["Smart Licensing is: Enabled"]
@@ -73,11 +66,7 @@ def status_lines(appliance: Appliance, now: datetime) -> list[str]:
     if registered and appliance.id_expires_at:
         lines.append(f"Registration Expires On: {formats.gateway_datetime(appliance.id_expires_at)}")
     auth = appliance.get_authorization_state_display()
-    if (
-        registered
-        and appliance.last_auth_success_at
-        and appliance.authorization_state in (AuthorizationState.AUTHORIZED, AuthorizationState.OUT_OF_COMPLIANCE)
-    ):
+    if authorization_time_shown(appliance):
         auth = cli_with_time(auth, appliance.last_auth_success_at)
     lines.append(f"License Authorization Status: {auth}")
     if registered and appliance.auth_expires_at:
