@@ -27,5 +27,11 @@ format: $(VENV)/.installed
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+# Benchmarks against PostgreSQL (127.0.0.1:5432, user postgres) and gunicorn; writes docs/benchmarks.md.
+# Settings: see bench/run.py (BENCH_RUNS, BENCH_SIZES, BENCH_DATABASE_URL, ...). Takes about half an hour.
+bench: $(VENV)/.installed
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(PY) bench/run.py
+
 clean:
 	rm -rf var/broker var/celerybeat-schedule* .pytest_cache

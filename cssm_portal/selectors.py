@@ -125,13 +125,27 @@ def open_alert_keys(va: VirtualAccount) -> dict[str, str]:
 
 
 def instances(vas) -> QuerySet:
+    """Product instances with their alert flag and licence count.
+
+    Both are correlated subqueries, not a join with GROUP BY: PostgreSQL then
+    walks the (virtual_account, name, id) index for the first page and runs
+    them for the 25 rows shown only, and COUNT(*) for the paginator needs
+    neither. (A Sum over the usage join aggregated every instance of the
+    account before sorting: 2 s at 100,000 instances.)"""
     ooc = LicenseUsage.objects.filter(instance=OuterRef("pk"), status=UsageStatus.OUT_OF_COMPLIANCE)
+    in_use = (
+        LicenseUsage.objects.filter(instance=OuterRef("pk"))
+        .order_by()
+        .values("instance")
+        .annotate(total=Sum("count"))
+        .values("total")
+    )
     return (
         ProductInstance.objects.filter(virtual_account__in=vas)
         .select_related("virtual_account", "reservation")
         .annotate(
             out_of_compliance=Exists(ooc),
-            licenses_in_use=Coalesce(Sum("usage__count"), 0),
+            licenses_in_use=Coalesce(Subquery(in_use, output_field=IntegerField()), 0),
         )
     )
 
