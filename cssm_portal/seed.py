@@ -97,4 +97,9 @@ def seed_demo_portal(*, lab: Lab, users: dict) -> SmartAccount:
     )
     if created:
         satellite.virtual_accounts.set([vas["Lab"]])
+    # The seeded pools are facts the alert rules act on (a term licence expiring
+    # soon, a short pool): raise their alerts now rather than at the first sweep.
+    from cssm_portal.services import alerts_refresh
+
+    alerts_refresh(smart_account=account, now=now)
     return account

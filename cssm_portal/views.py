@@ -246,7 +246,6 @@ def _inventory(request, portal, va_id: int, tab: str) -> dict:
 def general(request, portal, va_id: int):
     ctx = _inventory(request, portal, va_id, "general")
     va = ctx["va"]
-    services.alerts_refresh(smart_account=portal.smart_account, now=portal.now)
     t = selectors.table(
         request,
         selectors.tokens(va),
@@ -871,7 +870,9 @@ ALERT_SORTS = {
 @require_GET
 @portal_view
 def alerts(request, portal):
-    services.alerts_refresh(smart_account=portal.smart_account, now=portal.now)
+    # No refresh here: the rules run where the facts change (exchanges,
+    # transfers, reservations) and in the lab sweep for time-driven ones, so a
+    # page view neither writes nor scans the whole account.
     qs = selectors.alerts(portal.smart_account, portal.virtual_accounts, q=request.GET.get("q", "").strip())
     t = selectors.table(request, qs, ALERT_SORTS, "sev")
     return _render_table(request, "cssm_portal/alerts.html", {"portal": portal, "tab": "alerts", "t": t})
