@@ -258,6 +258,9 @@ class ApplianceAlert(models.Model):
     # same occurrence never raises two alerts.
     dedupe_key = models.CharField(max_length=200, null=True, blank=True)
     emailed = models.BooleanField(default=False, help_text="Queued for the alert recipients (not a duplicate).")
+    # The request (GUI, CLI, exchange) that raised it, as on the event rows, so
+    # the side-by-side view links an action to the alerts it caused.
+    request_id = models.UUIDField(null=True, blank=True, db_index=True)
 
     class Meta:
         ordering = ["-at", "-id"]

@@ -30,6 +30,7 @@ from licensing_core import codes, pki
 from licensing_core.alerts import GatewayAlertKind as AK
 from licensing_core.alerts import alert_for, render_alert, severity_for
 from licensing_core.catalogue import License, license_by_tag, licenses_for, smart_account_name_problems
+from licensing_core.context import request_id_var
 from licensing_core.events import event_record
 from licensing_core.formats import eval_remaining_gui, gateway_datetime
 from licensing_core.machines import (
@@ -114,6 +115,7 @@ def alert_raise(
         text=render_alert(kind, days_left=days_left, **values),
         at=now,
         dedupe_key=dedupe_key,
+        request_id=request_id_var.get(),
     )
     if dedupe_key is None:
         alert.save()

@@ -9,7 +9,6 @@ rows of both sides it wrote. CSP forbids framing, so nothing is in an iframe."""
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
 
 from django.http import Http404
 from django.shortcuts import render
@@ -97,12 +96,8 @@ def _highlight(groups: list[dict], rid, gateway: dict, portal: dict) -> None:
     if group is None:
         return
     group["current"] = True
-    gateway_times = [e.at for e in group["gateway"]]
-    if gateway_times:
-        # Appliance alerts carry no request id: those raised while the request's rows were written.
-        low, high = min(gateway_times), max(gateway_times) + timedelta(seconds=1)
-        for alert in gateway.get("alerts", []):
-            alert.current = low <= alert.at <= high
+    for alert in gateway.get("alerts", []):
+        alert.current = alert.request_id is not None and str(alert.request_id) == str(rid)
     raised = {(e.at, e.message) for e in group["cssm"] if e.kind == "cssm.alert.raised"}
     for alert in portal.get("alerts", []):
         alert.current = (alert.raised_at, f"{alert.alert_type}: {alert.message}") in raised

@@ -43,6 +43,13 @@ def test_both_sides_and_an_action_linked_by_its_request_id(client, ooc_lab):
     assert rid[:8] in current
     for event in Event.objects.filter(lab=ooc_lab, request_id=rid):
         assert event.message in visible_text(current)
+    # The appliance alert that renewal raised carries the same request id and is highlighted too.
+    from gateway_ui.models import ApplianceAlert
+
+    raised = ApplianceAlert.objects.filter(request_id=rid)
+    assert raised.exists()
+    highlighted = re.findall(r'<li class="current">(.*?)</li>', html, re.S)
+    assert any(alert.text in visible_text(li) for alert in raised for li in highlighted)
     # A request id in the URL chooses the highlight: one of no row highlights nothing.
     assert '<tr class="current">' not in client.get(url + "?rid=" + "0" * 32).content.decode()
     # A malformed one is ignored (the latest request again).
