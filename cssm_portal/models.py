@@ -25,6 +25,9 @@ class SmartAccount(models.Model):
     reservation_allowed = models.BooleanField(
         default=True, help_text="Specific/Permanent License Reservation enabled for this account by Cisco."
     )
+    # Lab time up to which the time-driven rules were applied (cssm_portal.sweeps):
+    # a sweep with nothing due since then does no work.
+    rules_checked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["name"]

@@ -84,3 +84,26 @@ def test_two_cssm_sweeps_of_one_lab_raise_each_alert_once(lab):
     assert cssm_process(lab, later) == 0
     keys = list(CssmAlert.objects.filter(cleared_at__isnull=True).values_list("dedupe_key", flat=True))
     assert len(keys) == len(set(keys))
+
+
+def test_a_token_expires_on_time_in_the_event_log(lab, token):
+    """CSSM token expiry runs on time: one Event Log row at the expiration date."""
+    from licensing_core.models import Event
+
+    lab_advance_by(lab=lab, by=timedelta(days=400))
+    rows = list(Event.objects.filter(lab=lab, kind="cssm.token.expired"))
+    assert len(rows) == 1
+    assert rows[0].at == token.expires_at
+    assert rows[0].virtual_account_id == token.virtual_account_id
+    assert "expired" in rows[0].message
+    lab_advance_by(lab=lab, by=timedelta(days=1))
+    assert Event.objects.filter(lab=lab, kind="cssm.token.expired").count() == 1
+
+
+def test_a_sweep_with_nothing_due_does_no_work(lab, django_assert_max_num_queries):
+    from cssm_portal.sweeps import cssm_process
+
+    now = lab_now(lab)
+    cssm_process(lab, now)  # the first check applies the rules once
+    with django_assert_max_num_queries(13):  # a few aggregates, whatever the account size
+        assert cssm_process(lab, now + timedelta(seconds=30)) == 0
