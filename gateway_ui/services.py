@@ -966,12 +966,15 @@ def _apply_reservation(appliance: Appliance, parsed: codes.AuthorizationCode, no
             _set_license(appliance, row, "reserved", now)
             ent = reserved.get(row.code)
             row.reserved_count = ent.count if ent else 1
-            row.reserved_end = ent.end_date if ent else None
-            row.save(update_fields=["reserved_count", "reserved_end"])
+            end = ent.end_date if ent else None
+            if end != row.reserved_end:  # a new term: its expiry warnings start afresh
+                row.reserved_notices_sent_through = None
+            row.reserved_end = end
+            row.save(update_fields=["reserved_count", "reserved_end", "reserved_notices_sent_through"])
         elif row.requested and not lic.is_base:
             _set_license(appliance, row, "not_authorized", now)
-            row.reserved_count, row.reserved_end = 0, None
-            row.save(update_fields=["reserved_count", "reserved_end"])
+            row.reserved_count, row.reserved_end, row.reserved_notices_sent_through = 0, None, None
+            row.save(update_fields=["reserved_count", "reserved_end", "reserved_notices_sent_through"])
     auth = "reservation_authorized"
     appliance.authorization_state = (
         AUTHORIZATION.apply(appliance.authorization_state, auth)
