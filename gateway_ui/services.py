@@ -949,6 +949,12 @@ def _parse_auth_code(appliance: Appliance, text: str, *, request_code: str | Non
         raise ServiceError(exc.reason) from None
 
 
+def _clear_reservation(row: ApplianceLicense) -> None:
+    """A licence no longer covered by a reservation: nothing reserved, no term, no warnings pending."""
+    row.reserved_count, row.reserved_end, row.reserved_notices_sent_through = 0, None, None
+    row.save(update_fields=["reserved_count", "reserved_end", "reserved_notices_sent_through"])
+
+
 def _apply_reservation(appliance: Appliance, parsed: codes.AuthorizationCode, now: datetime) -> None:
     reserved: dict[str, codes.Entitlement] = {}
     for ent in parsed.entitlements:
@@ -973,8 +979,7 @@ def _apply_reservation(appliance: Appliance, parsed: codes.AuthorizationCode, no
             row.save(update_fields=["reserved_count", "reserved_end", "reserved_notices_sent_through"])
         elif row.requested and not lic.is_base:
             _set_license(appliance, row, "not_authorized", now)
-            row.reserved_count, row.reserved_end, row.reserved_notices_sent_through = 0, None, None
-            row.save(update_fields=["reserved_count", "reserved_end", "reserved_notices_sent_through"])
+            _clear_reservation(row)
     auth = "reservation_authorized"
     appliance.authorization_state = (
         AUTHORIZATION.apply(appliance.authorization_state, auth)
@@ -1054,8 +1059,7 @@ def reservation_return(*, appliance: Appliance, now: datetime, actor: str = "") 
     appliance.reservation_type = ""
     for row in _rows(appliance):
         if row.reserved_count:
-            row.reserved_count, row.reserved_end = 0, None
-            row.save(update_fields=["reserved_count", "reserved_end"])
+            _clear_reservation(row)
     _back_to_eval(appliance, now)
     _resync(appliance, now)
     _save(appliance)
