@@ -31,12 +31,9 @@ def test_a_real_worker_on_redis_records_a_heartbeat(monkeypatch):
     from config.celery import app
     from licensing_core.models import JobRun, JobTrigger
     from licensing_core.tasks import heartbeat_task
+    from tests.time.support import broker_use
 
-    # Celery lets the CELERY_BROKER_URL environment variable win over app.conf,
-    # so point both at the test's Redis database.
-    monkeypatch.setenv("CELERY_BROKER_URL", REDIS_URL)
-    saved = {key: app.conf[key] for key in ("broker_url", "task_always_eager", "broker_transport_options")}
-    app.conf.update(broker_url=REDIS_URL, task_always_eager=False, broker_transport_options={})
+    undo = broker_use(REDIS_URL, monkeypatch)
     try:
         # A queue of its own, so a concurrent run on the same Redis cannot take the message.
         queue = f"test-heartbeat-{uuid.uuid4().hex}"
@@ -49,7 +46,7 @@ def test_a_real_worker_on_redis_records_a_heartbeat(monkeypatch):
             while time.monotonic() < deadline and not JobRun.objects.filter(kind="heartbeat").exists():
                 time.sleep(0.1)
     finally:
-        app.conf.update(saved)
+        undo()
     run = JobRun.objects.get(kind="heartbeat")
     assert run.trigger == JobTrigger.GUI
     assert run.status == "succeeded"

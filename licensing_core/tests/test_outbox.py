@@ -1,64 +1,22 @@
 """The outbox: one row per message, claimed before sending, retried when SMTP
 is down, never sent twice (counted at a real SMTP server, aiosmtpd)."""
 
-import socket
 import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from licensing_core.mail import mail_enqueue, outbox_deliver
 from licensing_core.models import Lab, MailMessage, MailStatus
+from tests.time.support import SmtpServer, smtp_settings
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 
 
-class Sink:
-    def __init__(self):
-        self.messages = []
-        self.lock = threading.Lock()
-
-    async def handle_DATA(self, server, session, envelope):
-        with self.lock:
-            self.messages.append(envelope)
-        return "250 OK"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class SmtpServer:
-    """A real SMTP server (aiosmtpd) that can be stopped and started again."""
-
-    def __init__(self, port: int):
-        self.port = port
-        self.sink = Sink()
-        self.controller = None
-
-    def start(self):
-        self.controller = Controller(self.sink, hostname="127.0.0.1", port=self.port)
-        self.controller.start()
-
-    def stop(self):
-        if self.controller is not None:
-            self.controller.stop()
-            self.controller = None
-
-    @property
-    def messages(self):
-        return self.sink.messages
-
-
 @pytest.fixture
 def smtp(settings):
-    port = _free_port()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", port, 5
-    server = SmtpServer(port)
+    server = SmtpServer()
+    smtp_settings(settings, server)
     server.start()
     yield server
     server.stop()

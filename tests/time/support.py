@@ -193,3 +193,24 @@ def wait_until(condition, *, timeout: float, interval: float = 0.2, message: str
             return
         time.sleep(interval)
     raise AssertionError(f"Timed out after {timeout} s waiting for {message}")
+
+
+def broker_use(url: str, monkeypatch):
+    """Point the in-process Celery app at `url`, not eager; returns an undo.
+
+    Celery lets the CELERY_BROKER_URL environment variable win over app.conf,
+    and keeps producer pools of the old broker: all three are switched."""
+    from config.celery import app
+
+    monkeypatch.setenv("CELERY_BROKER_URL", url)
+    saved = {k: app.conf[k] for k in ("broker_url", "task_always_eager", "broker_transport_options")}
+    app.conf.update(broker_url=url, task_always_eager=False, broker_transport_options={})
+    app._pool = None
+    app.amqp._producer_pool = None
+
+    def undo():
+        app.conf.update(saved)
+        app._pool = None
+        app.amqp._producer_pool = None
+
+    return undo

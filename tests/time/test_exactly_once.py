@@ -16,7 +16,7 @@ from licensing_core.clock import lab_now
 from licensing_core.models import MailMessage
 from licensing_core.roles import GatewayRole
 from licensing_core.sweeps import lab_sweep
-from tests.time.support import free_port
+from tests.time.support import broker_use, free_port
 
 
 def make_enabled_appliances(lab, n: int) -> list[Appliance]:
@@ -115,18 +115,10 @@ def test_a_redone_occurrence_raises_no_second_alert_or_mail(frozen_lab, settings
 @pytest.fixture
 def dead_broker(settings, monkeypatch):
     """Celery pointed at a Redis port nothing listens on; tasks not eager."""
-    from config.celery import app
-
     url = f"redis://127.0.0.1:{free_port()}/0"
-    monkeypatch.setenv("CELERY_BROKER_URL", url)
-    saved = {k: app.conf[k] for k in ("broker_url", "task_always_eager", "broker_transport_options")}
-    app.conf.update(broker_url=url, task_always_eager=False, broker_transport_options={})
-    app._pool = None
-    app.amqp._producer_pool = None
+    undo = broker_use(url, monkeypatch)
     yield url
-    app.conf.update(saved)
-    app._pool = None
-    app.amqp._producer_pool = None
+    undo()
 
 
 @pytest.mark.django_db(transaction=True)

@@ -14,7 +14,7 @@ from gateway_ui.clock import appliance_now
 from gateway_ui.models import Appliance
 from licensing_core.models import JobRun
 from licensing_core.roles import GatewayRole
-from tests.time.support import celery, celery_env, free_port, stop, wait_until
+from tests.time.support import broker_use, celery, celery_env, free_port, stop, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
@@ -60,20 +60,12 @@ def _ping(redis, url) -> bool:
 def own_redis(tmp_path, monkeypatch):
     if not shutil.which("redis-server"):
         pytest.fail("redis-server is not installed (.ci/run installs it)")
-    from config.celery import app
-
     server = RedisServer(tmp_path)
     server.start()
-    monkeypatch.setenv("CELERY_BROKER_URL", server.url)  # Celery reads the environment first
-    saved = {k: app.conf[k] for k in ("broker_url", "task_always_eager", "broker_transport_options")}
-    app.conf.update(broker_url=server.url, task_always_eager=False, broker_transport_options={})
-    app._pool = None
-    app.amqp._producer_pool = None
+    undo = broker_use(server.url, monkeypatch)
     yield server
     server.stop()
-    app.conf.update(saved)
-    app._pool = None
-    app.amqp._producer_pool = None
+    undo()
 
 
 def test_pages_serve_while_redis_is_down_and_the_action_runs_when_it_is_back(
