@@ -9,7 +9,7 @@ from datetime import timedelta
 from functools import wraps
 
 from django.contrib import messages
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -77,15 +77,30 @@ def _dialog(request, portal, template: str, context: dict, *, status: int = 200)
     return render(request, "cssm_portal/dialog_page.html", context, status=status)
 
 
-def _csv(filename: str, header: list[str], rows) -> HttpResponse:
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
+class _Line:
+    """A file whose write() hands the line back, so csv.writer formats one row at a time."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def _csv(filename: str, header: list[str], rows) -> StreamingHttpResponse:
+    """Stream the export: memory stays bounded by the database chunk, whatever
+    the row count (rows should come from values_list(...).iterator(chunk_size=...))."""
+    writer = csv.writer(_Line())
+
+    def lines():
+        yield writer.writerow(header)
+        for row in rows:
+            # Cells starting with = + - @ would be formulas in a spreadsheet.
+            yield writer.writerow([("'" + c) if isinstance(c, str) and c[:1] in "=+-@" else c for c in row])
+
+    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    writer = csv.writer(response)
-    writer.writerow(header)
-    for row in rows:
-        # Cells starting with = + - @ would be formulas in a spreadsheet.
-        writer.writerow([("'" + c) if isinstance(c, str) and c[:1] in "=+-@" else c for c in row])
     return response
+
+
+CSV_CHUNK = 2000
 
 
 def _render_table(request, template: str, context: dict, partial: str = "table"):
@@ -377,21 +392,18 @@ def licenses(request, portal, va_id: int):
 @portal_view
 def licenses_csv(request, portal, va_id: int):
     va = portal.va(va_id)
-    pools = selectors.pools([va]).order_by("name")
+    pools = (
+        selectors.pools([va])
+        .order_by("name")
+        .values_list("name", "tag", "purchased", "in_use", "balance", "end_date")
+        .iterator(chunk_size=CSV_CHUNK)
+    )
     return _csv(
         f"licenses-{va.name}.csv",
         ["License", "SKU", "Billing", "Purchased", "In Use", "Balance", "Expiration"],
         (
-            [
-                p.name,
-                services.license_sku(p.tag),
-                "Prepaid",
-                p.purchased,
-                p.in_use,
-                p.balance,
-                formats.cssm_term(p.end_date),
-            ]
-            for p in pools
+            [name, services.license_sku(tag), "Prepaid", purchased, in_use, balance, formats.cssm_term(end)]
+            for name, tag, purchased, in_use, balance, end in pools
         ),
     )
 
@@ -789,11 +801,12 @@ def va_events(request, portal, va_id: int):
 def va_events_csv(request, portal, va_id: int):
     va = portal.va(va_id)
     qs = selectors.events(lab=portal.lab, va=va, q=request.GET.get("q", "").strip()).order_by("-at", "-id")
-    return _csv(
-        f"events-{va.name}.csv",
-        ["Message", "Time", "User"],
-        ([e.message, formats.cssm_datetime(e.at), e.actor] for e in qs.iterator()),
-    )
+    return _csv(f"events-{va.name}.csv", ["Message", "Time", "User"], _event_rows(qs))
+
+
+def _event_rows(qs):
+    rows = qs.values_list("message", "at", "actor").iterator(chunk_size=CSV_CHUNK)
+    return ([message, formats.cssm_datetime(at), actor] for message, at, actor in rows)
 
 
 # --- Virtual Accounts (Smart Account Administrator) ----------------------------------------------
@@ -886,19 +899,18 @@ def alerts_action(request, portal):
     qs = selectors.alerts(portal.smart_account, portal.virtual_accounts)
     action = request.POST.get("action")
     if action == "csv":
-        rows = qs.filter(pk__in=ids) if ids else qs
+        rows = (
+            (qs.filter(pk__in=ids) if ids else qs)
+            .order_by("sev_rank", "-raised_at")
+            .values_list("severity", "alert_type", "raised_at", "message", "virtual_account__name")
+            .iterator(chunk_size=CSV_CHUNK)
+        )
         return _csv(
             "alerts.csv",
             ["Sev", "Alert Type", "Alert Date", "Message", "Virtual Account"],
             (
-                [
-                    a.severity,
-                    a.alert_type,
-                    formats.cssm_date(a.raised_at),
-                    a.message,
-                    a.virtual_account.name if a.virtual_account else "",
-                ]
-                for a in rows.order_by("sev_rank", "-raised_at")
+                [severity, alert_type, formats.cssm_date(raised_at), message, va_name or ""]
+                for severity, alert_type, raised_at, message, va_name in rows
             ),
         )
     if action == "dismiss":
@@ -932,21 +944,17 @@ def reports(request, portal):
     if report == "licenses":
         qs = selectors.pools(vas)
         if fmt == "csv":
+            rows = (
+                qs.order_by("virtual_account__name", "name")
+                .values_list("virtual_account__name", "name", "tag", "purchased", "in_use", "balance", "end_date")
+                .iterator(chunk_size=CSV_CHUNK)
+            )
             return _csv(
                 "licenses-report.csv",
                 ["Virtual Account", "License", "SKU", "Billing", "Purchased", "In Use", "Balance", "Expiration"],
                 (
-                    [
-                        p.virtual_account.name,
-                        p.name,
-                        services.license_sku(p.tag),
-                        "Prepaid",
-                        p.purchased,
-                        p.in_use,
-                        p.balance,
-                        formats.cssm_term(p.end_date),
-                    ]
-                    for p in qs.order_by("virtual_account__name", "name")
+                    [va_name, name, services.license_sku(tag), "Prepaid", bought, used, balance, formats.cssm_term(end)]
+                    for va_name, name, tag, bought, used, balance, end in rows
                 ),
             )
         ctx["t"] = selectors.table(request, qs, {**LICENSE_SORTS, "va": ("virtual_account__name",)}, "license")
@@ -954,19 +962,17 @@ def reports(request, portal):
     elif report == "instances":
         qs = selectors.instances(vas)
         if fmt == "csv":
+            rows = (
+                qs.order_by("name")
+                .values_list("name", "product", "udi", "virtual_account__name", "last_contact", "licenses_in_use")
+                .iterator(chunk_size=CSV_CHUNK)
+            )
             return _csv(
                 "product-instances-report.csv",
                 ["Name", "Product Type", "UDI", "Virtual Account", "Last Contact", "Licenses In Use"],
                 (
-                    [
-                        i.name,
-                        i.product,
-                        i.udi,
-                        i.virtual_account.name,
-                        formats.cssm_datetime(i.last_contact),
-                        i.licenses_in_use,
-                    ]
-                    for i in qs.order_by("name")
+                    [name, product, udi, va_name, formats.cssm_datetime(contact), in_use]
+                    for name, product, udi, va_name, contact, in_use in rows
                 ),
             )
         ctx["t"] = selectors.table(request, qs, {**INSTANCE_SORTS, "va": ("virtual_account__name",)}, "name")
@@ -1058,16 +1064,10 @@ def activity(request, portal):
                 "Source",
             ],
             (
-                [
-                    formats.cssm_datetime(tx.at),
-                    tx.sku,
-                    tx.license_name,
-                    tx.quantity,
-                    formats.cssm_term(tx.end_date),
-                    tx.virtual_account.name,
-                    tx.source,
-                ]
-                for tx in qs.order_by("-at")
+                [formats.cssm_datetime(at), sku, name, quantity, formats.cssm_term(end), va_name, source]
+                for at, sku, name, quantity, end, va_name, source in qs.order_by("-at", "-id")
+                .values_list("at", "sku", "license_name", "quantity", "end_date", "virtual_account__name", "source")
+                .iterator(chunk_size=CSV_CHUNK)
             ),
         )
     t = selectors.table(request, qs, TX_SORTS, "date", default_dir="desc")
@@ -1085,11 +1085,7 @@ def activity_events(request, portal):
     if portal.sa_role is None:
         qs = qs.filter(virtual_account_id__in=[va.pk for va in portal.virtual_accounts])
     if request.GET.get("format") == "csv":
-        return _csv(
-            "smart-account-events.csv",
-            ["Message", "Time", "User"],
-            ([e.message, formats.cssm_datetime(e.at), e.actor] for e in qs.order_by("-at", "-id").iterator()),
-        )
+        return _csv("smart-account-events.csv", ["Message", "Time", "User"], _event_rows(qs.order_by("-at", "-id")))
     t = selectors.table(request, qs, EVENT_SORTS, "time", default_dir="desc")
     return _render_table(
         request,

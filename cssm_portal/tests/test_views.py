@@ -20,6 +20,10 @@ from licensing_core import codes
 pytestmark = pytest.mark.django_db
 
 
+def _streamed(response) -> str:
+    return b"".join(response.streaming_content).decode()
+
+
 def url(name, account, *args):
     return reverse(f"cssm:{name}", args=["demo", account.pk, *args])
 
@@ -136,7 +140,7 @@ def test_licenses_tab_shows_balances_shortages_and_exports_csv(client, login_as,
     body = client.get(url("licenses", account, va.pk)).content.decode()
     assert "Email Security Appliance Outbreak Filters" in body
     assert "Shortage" in body
-    csv = client.get(url("licenses_csv", account, va.pk)).content.decode()
+    csv = _streamed(client.get(url("licenses_csv", account, va.pk)))
     assert csv.splitlines()[0] == "License,SKU,Billing,Purchased,In Use,Balance,Expiration"
     assert "Email Security Appliance Outbreak Filters,ESA-OF-LIC=,Prepaid,1,3,-2,Never (Perpetual)" in csv
     tx = client.get(url("licenses", account, va.pk) + "?tx=1").content.decode()
@@ -193,7 +197,7 @@ def test_event_log_filter_and_csv(client, login_as, account, va, now):
     )
     body = client.get(url("va_events", account, va.pk) + "?q=findme").content.decode()
     assert "findme" in body
-    csv = client.get(url("va_events_csv", account, va.pk)).content.decode()
+    csv = _streamed(client.get(url("va_events_csv", account, va.pk)))
     assert csv.splitlines()[0] == "Message,Time,User"
     assert "findme" in csv
 
@@ -206,7 +210,7 @@ def test_alerts_page_and_actions(client, login_as, account):
     from cssm_portal.models import CssmAlert
 
     alert = CssmAlert.objects.get(alert_type="Licenses Expiring")
-    csv = client.post(url("alerts_action", account), {"action": "csv", "alert": [alert.pk]}).content.decode()
+    csv = _streamed(client.post(url("alerts_action", account), {"action": "csv", "alert": [alert.pk]}))
     assert csv.splitlines()[0] == "Sev,Alert Type,Alert Date,Message,Virtual Account"
     client.post(url("alerts_action", account), {"action": "dismiss", "alert": [alert.pk]})
     alert.refresh_from_db()
@@ -246,9 +250,9 @@ def test_reports_activity_convert_on_prem(client, login_as, account):
     body = client.get(url("reports", account) + "?report=licenses").content.decode()
     assert "<svg" in body
     assert "line-in-use" in body
-    csv = client.get(url("reports", account) + "?report=licenses&format=csv").content.decode()
+    csv = _streamed(client.get(url("reports", account) + "?report=licenses&format=csv"))
     assert csv.startswith("Virtual Account,License")
-    csv = client.get(url("reports", account) + "?report=instances&format=csv").content.decode()
+    csv = _streamed(client.get(url("reports", account) + "?report=instances&format=csv"))
     assert csv.startswith("Name,Product Type")
     body = client.get(url("activity", account)).content.decode()
     for col in ("Transaction Date", "License SKU", "License Expiration", "Source"):

@@ -127,7 +127,7 @@ def says_something(client, response) -> bool:
         return location.startswith("/") and client.get(location).status_code < 500
     if status == 204:
         return bool(response.get("HX-Redirect"))
-    body = response.content.decode(errors="replace")
+    body = (b"".join(response.streaming_content) if response.streaming else response.content).decode(errors="replace")
     if 400 <= status < 500:
         return len(body.strip()) > 0
     return any(m in body for m in MESSAGE_MARKERS) or response.get("Content-Type", "").startswith("text/csv")
