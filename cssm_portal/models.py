@@ -89,8 +89,11 @@ class LicenseType(models.TextChoices):
 class LicensePool(models.Model):
     """Licences of one entitlement tag held by one Virtual Account.
 
-    `purchased` is what the account owns; what is in use is the sum of the
-    LicenseUsage rows of the account's product instances for the tag.
+    `purchased` is what the account owns; `in_use` is the sum of the
+    LicenseUsage rows of the account's product instances for the tag, kept by
+    every service that writes usage, in the same transaction (a pool with
+    purchased 0 is created when usage appears for a tag the account does not
+    hold), so the Licenses pages read a column instead of aggregating usage.
     """
 
     virtual_account = models.ForeignKey(VirtualAccount, on_delete=models.CASCADE, related_name="pools")
@@ -98,12 +101,17 @@ class LicensePool(models.Model):
     purchased = models.PositiveIntegerField(default=0)
     license_type = models.CharField(max_length=10, choices=LicenseType.choices, default=LicenseType.PERPETUAL)
     end_date = models.DateField(null=True, blank=True)
+    in_use = models.IntegerField(default=0)
+    # The verdict (in use within the valid purchases) last written to the status
+    # of the tag's usage rows: a renewal rewrites those rows only when it changes.
+    in_compliance = models.BooleanField(default=True)
 
     class Meta:
         ordering = ["tag"]
         constraints = [
             models.UniqueConstraint(fields=["virtual_account", "tag"], name="one_pool_per_va_and_tag"),
             models.CheckConstraint(condition=models.Q(purchased__gte=0), name="pool_purchased_not_negative"),
+            models.CheckConstraint(condition=models.Q(in_use__gte=0), name="pool_in_use_not_negative"),
             models.CheckConstraint(
                 condition=(models.Q(license_type="TERM", end_date__isnull=False))
                 | models.Q(license_type="PERPETUAL", end_date__isnull=True),

@@ -90,22 +90,13 @@ def tokens(va: VirtualAccount) -> QuerySet:
     return RegistrationToken.objects.filter(virtual_account=va)
 
 
-def _in_use(va_ref: str = "virtual_account") -> Coalesce:
-    sub = (
-        LicenseUsage.objects.filter(instance__virtual_account=OuterRef(va_ref), tag=OuterRef("tag"))
-        .values("tag")
-        .annotate(total=Sum("count"))
-        .values("total")
-    )
-    return Coalesce(Subquery(sub, output_field=IntegerField()), 0)
-
-
 def pools(vas) -> QuerySet:
+    """Pools with their display name and balance; in_use is a column the
+    services keep (no aggregate over the account's usage rows)."""
     return (
         LicensePool.objects.filter(virtual_account__in=vas)
         .select_related("virtual_account")
-        .annotate(in_use=_in_use(), name=_name_case())
-        .annotate(balance=F("purchased") - F("in_use"))
+        .annotate(name=_name_case(), balance=F("purchased") - F("in_use"))
     )
 
 

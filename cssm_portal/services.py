@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q, Sum
+from django.db.models import Case, Exists, F, IntegerField, OuterRef, Q, Subquery, Sum, Value, When
+from django.db.models.functions import Coalesce
 
 from cssm_portal.models import (
     AccountAccess,
@@ -113,8 +114,100 @@ def pool_effective(pool: LicensePool, now: datetime) -> int:
 
 
 def in_use_by_tag(va: VirtualAccount) -> dict[str, int]:
+    """The sum of the account's usage rows per tag (what LicensePool.in_use holds)."""
     rows = LicenseUsage.objects.filter(instance__virtual_account=va).values("tag").annotate(total=Sum("count"))
     return {r["tag"]: r["total"] for r in rows}
+
+
+# --- Licences in use: LicensePool.in_use and the usage rows' status ----------------------------
+
+
+def _pairs(keys, va_field: str = "virtual_account_id", tag_field: str = "tag") -> Q:
+    """Q for a set of (virtual account id, tag) pairs, one term per account."""
+    by_va: dict[int, set[str]] = defaultdict(set)
+    for va_id, tag in keys:
+        by_va[va_id].add(tag)
+    q = Q(pk__in=[])
+    for va_id, tags in sorted(by_va.items()):
+        q |= Q(**{va_field: va_id, f"{tag_field}__in": sorted(tags)})
+    return q
+
+
+def pools_change(*, keys, deltas: dict[tuple[int, str], int] | None = None) -> dict[tuple[int, str], LicensePool]:
+    """The pools of `keys` ((virtual account id, tag) pairs), with `deltas` added to
+    their in_use (F() increments on rows locked in id order, in the caller's
+    transaction). Usage of a tag the account holds no pool for gets one with
+    purchased 0, so every usage row counts in exactly one pool."""
+    deltas = {k: d for k, d in (deltas or {}).items() if d}
+    keys = set(keys) | set(deltas)
+    if not keys:
+        return {}
+    qs = LicensePool.objects.filter(_pairs(keys))
+    if deltas:
+        qs = qs.select_for_update().order_by("pk")
+    pools = {(p.virtual_account_id, p.tag): p for p in qs}
+    missing = [k for k, d in deltas.items() if d > 0 and k not in pools]
+    if missing:
+        LicensePool.objects.bulk_create(
+            [LicensePool(virtual_account_id=va_id, tag=tag) for va_id, tag in sorted(missing)], ignore_conflicts=True
+        )
+        pools = {(p.virtual_account_id, p.tag): p for p in qs.all()}
+    changed = {k: d for k, d in deltas.items() if k in pools}
+    if changed:
+        LicensePool.objects.filter(pk__in=[pools[k].pk for k in changed]).update(
+            in_use=F("in_use")
+            + Case(*[When(pk=pools[k].pk, then=Value(d)) for k, d in changed.items()], default=Value(0))
+        )
+        for k, d in changed.items():
+            pools[k].in_use += d
+    return pools
+
+
+def verdicts_apply(*, pools, now: datetime) -> dict[tuple[int, str], bool]:
+    """(virtual account id, tag) -> whether its use is within its valid purchases.
+
+    Every non-reserved usage row of a tag carries the account's verdict as its
+    status; the rows are rewritten only when the verdict differs from the one
+    last written (LicensePool.in_compliance), not on every renewal."""
+    ok: dict[tuple[int, str], bool] = {}
+    flips: dict[bool, list[LicensePool]] = {True: [], False: []}
+    for p in pools:
+        fine = p.in_use <= pool_effective(p, now)
+        ok[(p.virtual_account_id, p.tag)] = fine
+        if fine != p.in_compliance:
+            flips[fine].append(p)
+    for fine, changed in flips.items():
+        if not changed:
+            continue
+        keys = [(p.virtual_account_id, p.tag) for p in changed]
+        LicenseUsage.objects.filter(_pairs(keys, "instance__virtual_account_id")).exclude(
+            status=UsageStatus.RESERVED
+        ).update(status=UsageStatus.AUTHORIZED if fine else UsageStatus.OUT_OF_COMPLIANCE)
+        LicensePool.objects.filter(pk__in=[p.pk for p in changed]).update(in_compliance=fine)
+        for p in changed:
+            p.in_compliance = fine
+    return ok
+
+
+def pools_recount(*, virtual_accounts) -> int:
+    """Recompute in_use (and the verdict last written) of the accounts' pools from
+    their usage rows, creating the pools usage needs: for bulk loaders
+    (seed_fleet, lab import) that write usage rows without the services."""
+    va_ids = [getattr(va, "pk", va) for va in virtual_accounts]
+    usage = LicenseUsage.objects.filter(instance__virtual_account_id__in=va_ids)
+    needed = set(usage.values_list("instance__virtual_account_id", "tag").distinct())
+    have = set(LicensePool.objects.filter(virtual_account_id__in=va_ids).values_list("virtual_account_id", "tag"))
+    LicensePool.objects.bulk_create(
+        [LicensePool(virtual_account_id=va_id, tag=tag) for va_id, tag in sorted(needed - have)], ignore_conflicts=True
+    )
+    rows = LicenseUsage.objects.filter(
+        instance__virtual_account_id=OuterRef("virtual_account_id"), tag=OuterRef("tag")
+    ).order_by()
+    total = rows.values("tag").annotate(total=Sum("count")).values("total")
+    return LicensePool.objects.filter(virtual_account_id__in=va_ids).update(
+        in_use=Coalesce(Subquery(total, output_field=IntegerField()), 0),
+        in_compliance=~Exists(rows.filter(status=UsageStatus.OUT_OF_COMPLIANCE)),
+    )
 
 
 # --- Tokens -----------------------------------------------------------------------------------------
@@ -324,13 +417,6 @@ def instance_renew_id(*, instance: ProductInstance, csr_pem: str, now: datetime)
     return cert, expires
 
 
-def _compliance(va: VirtualAccount, tags: set[str], now: datetime) -> dict[str, bool]:
-    """tag -> True when the account's use of the tag is within its valid purchases."""
-    pools = {p.tag: p for p in LicensePool.objects.filter(virtual_account=va, tag__in=tags)}
-    use = in_use_by_tag(va)
-    return {t: use.get(t, 0) <= (pool_effective(pools[t], now) if t in pools else 0) for t in tags}
-
-
 @transaction.atomic
 def instance_authorize(*, instance: ProductInstance, usage: list[tuple[str, int]], now: datetime) -> list[dict]:
     va = instance.virtual_account
@@ -346,27 +432,18 @@ def instance_authorize(*, instance: ProductInstance, usage: list[tuple[str, int]
             answer.append({"tag": tag, "status": "invalid_tag", "display_name": lic.name})
             continue
         valid[tag] = valid.get(tag, 0) + count
-    previous = {u.tag: u.count for u in instance.usage.all()}
-    instance.usage.exclude(tag__in=[t for t, c in valid.items() if c > 0]).delete()
-    for tag, count in valid.items():
-        if count > 0:
-            LicenseUsage.objects.update_or_create(instance=instance, tag=tag, defaults={"count": count})
-    ok = _compliance(va, set(valid) | set(previous), now)
-    # Every instance of the account using these tags gets the same verdict.
-    for tag, fine in ok.items():
-        LicenseUsage.objects.filter(instance__virtual_account=va, tag=tag).exclude(status=UsageStatus.RESERVED).update(
-            status=UsageStatus.AUTHORIZED if fine else UsageStatus.OUT_OF_COMPLIANCE
-        )
-    for tag, count in valid.items():
-        if count > 0:
-            answer.append(
-                {
-                    "tag": tag,
-                    "status": "authorized" if ok[tag] else "out_of_compliance",
-                    "display_name": license_name(tag),
-                }
-            )
+    rows = {u.tag: u for u in instance.usage.all()}
+    previous = {t: u.count for t, u in rows.items()}
     now_using = {t: c for t, c in valid.items() if c > 0}
+    ok = _usage_write(instance=instance, rows=rows, now_using=now_using, tags=set(valid), now=now)
+    for tag in now_using:
+        answer.append(
+            {
+                "tag": tag,
+                "status": "authorized" if ok.get(tag, False) else "out_of_compliance",
+                "display_name": license_name(tag),
+            }
+        )
     if now_using != previous:
         _event(
             lab=instance.lab,
@@ -393,9 +470,58 @@ def instance_authorize(*, instance: ProductInstance, usage: list[tuple[str, int]
     return answer
 
 
+def _usage_write(
+    *, instance: ProductInstance, rows: dict[str, LicenseUsage], now_using: dict[str, int], tags: set[str], now
+) -> dict[str, bool]:
+    """Make the instance's usage rows `now_using` ({tag: count}), writing only
+    what changed, keep the pools' in_use with them, and give every instance of
+    the account using these tags (and `tags`) the account's verdict.
+    Returns tag -> verdict."""
+    va_id = instance.virtual_account_id
+    previous = {t: u.count for t, u in rows.items()}
+    gone = [u.pk for t, u in rows.items() if t not in now_using]
+    if gone:
+        LicenseUsage.objects.filter(pk__in=gone).delete()
+    changed = [u for t, u in rows.items() if t in now_using and u.count != now_using[t]]
+    for u in changed:
+        u.count = now_using[u.tag]
+    if changed:
+        LicenseUsage.objects.bulk_update(changed, ["count"])
+    deltas = {(va_id, t): now_using.get(t, 0) - previous.get(t, 0) for t in set(now_using) | set(previous)}
+    pools = pools_change(keys={(va_id, t) for t in tags | set(previous)}, deltas=deltas)
+    ok = {tag: fine for (_, tag), fine in verdicts_apply(pools=pools.values(), now=now).items()}
+    new = [t for t in now_using if t not in rows]
+    if new:
+        LicenseUsage.objects.bulk_create(
+            LicenseUsage(
+                instance=instance,
+                tag=t,
+                count=now_using[t],
+                status=UsageStatus.AUTHORIZED if ok.get(t, False) else UsageStatus.OUT_OF_COMPLIANCE,
+            )
+            for t in new
+        )
+    return ok
+
+
+def _usage_replace(*, instance: ProductInstance, entitlements: dict[str, int]) -> None:
+    """Replace a reserving instance's usage rows with `entitlements`, keeping in_use."""
+    va_id = instance.virtual_account_id
+    held = dict(instance.usage.values_list("tag", "count"))
+    instance.usage.all().delete()
+    LicenseUsage.objects.bulk_create(
+        LicenseUsage(instance=instance, tag=t, count=c, status=UsageStatus.RESERVED) for t, c in entitlements.items()
+    )
+    pools_change(
+        keys=(),
+        deltas={(va_id, t): entitlements.get(t, 0) - held.get(t, 0) for t in set(held) | set(entitlements)},
+    )
+
+
 def _instance_delete(*, instance: ProductInstance, now: datetime, actor: str, reason: str) -> None:
     va = instance.virtual_account
     released = {u.tag: u.count for u in instance.usage.all()}
+    pools_change(keys=(), deltas={(va.pk, t): -c for t, c in released.items()})
     _event(
         lab=instance.lab,
         now=now,
@@ -513,6 +639,7 @@ def instance_transfer(*, instance: ProductInstance, target: VirtualAccount, acto
         # Reserved licences move with the instance: their purchases go along.
         for tag, count in reserved.items():
             _move_purchased(source=source, target=target, tag=tag, quantity=count, actor=actor, now=now)
+    _usage_move(instance=instance, source=source, target=target)
     instance.virtual_account = target
     instance.save(update_fields=["virtual_account"])
     for va in (source, target):
@@ -529,9 +656,25 @@ def instance_transfer(*, instance: ProductInstance, target: VirtualAccount, acto
     alerts_refresh(smart_account=source.smart_account, now=now)
 
 
+def _usage_move(*, instance: ProductInstance, source: VirtualAccount, target: VirtualAccount) -> None:
+    """in_use follows an instance to another account; its rows take the verdict last
+    written there (the one every other row of the tag there carries) until a
+    renewal there decides again."""
+    usage = dict(instance.usage.values_list("tag", "count"))
+    pools = pools_change(
+        keys=(),
+        deltas={**{(source.pk, t): -c for t, c in usage.items()}, **{(target.pk, t): c for t, c in usage.items()}},
+    )
+    for fine in (True, False):
+        tags = [t for t in usage if pools[(target.pk, t)].in_compliance is fine]
+        if tags:
+            instance.usage.filter(tag__in=tags).exclude(status=UsageStatus.RESERVED).update(
+                status=UsageStatus.AUTHORIZED if fine else UsageStatus.OUT_OF_COMPLIANCE
+            )
+
+
 def _available(va: VirtualAccount, now: datetime) -> dict[str, int]:
-    use = in_use_by_tag(va)
-    return {p.tag: pool_effective(p, now) - use.get(p.tag, 0) for p in LicensePool.objects.filter(virtual_account=va)}
+    return {p.tag: pool_effective(p, now) - p.in_use for p in LicensePool.objects.filter(virtual_account=va)}
 
 
 def _check_available(*, va: VirtualAccount, wanted: dict[str, int], now: datetime, held: dict[str, int]) -> None:
@@ -550,12 +693,8 @@ def _move_purchased(
     *, source: VirtualAccount, target: VirtualAccount, tag: str, quantity: int, actor: str, now: datetime
 ) -> None:
     pool = LicensePool.objects.select_for_update().get(virtual_account=source, tag=tag)
-    target_pool, created = LicensePool.objects.get_or_create(
-        virtual_account=target,
-        tag=tag,
-        defaults={"purchased": 0, "license_type": pool.license_type, "end_date": pool.end_date},
-    )
-    if not created and (target_pool.license_type, target_pool.end_date) != (pool.license_type, pool.end_date):
+    target_pool = _target_pool(target=target, pool=pool)
+    if (target_pool.license_type, target_pool.end_date) != (pool.license_type, pool.end_date):
         raise ServiceError(
             f'Virtual Account "{target.name}" holds {license_name(tag)} with different terms.', field="target"
         )
@@ -576,6 +715,20 @@ def _move_purchased(
     LicenseTransaction.objects.create(virtual_account=target, quantity=quantity, reference=source.name, **common)
 
 
+def _target_pool(*, target: VirtualAccount, pool: LicensePool) -> LicensePool:
+    """The target account's pool for the tag of `pool`, created with its terms; a
+    pool holding no purchases (only in use there) takes them too."""
+    target_pool, created = LicensePool.objects.get_or_create(
+        virtual_account=target,
+        tag=pool.tag,
+        defaults={"purchased": 0, "license_type": pool.license_type, "end_date": pool.end_date},
+    )
+    if not created and target_pool.purchased == 0:
+        LicensePool.objects.filter(pk=target_pool.pk).update(license_type=pool.license_type, end_date=pool.end_date)
+        target_pool.license_type, target_pool.end_date = pool.license_type, pool.end_date
+    return target_pool
+
+
 @transaction.atomic
 def license_transfer(
     *, source: VirtualAccount, target: VirtualAccount, tag: str, quantity: int, actor: str, now: datetime
@@ -592,14 +745,10 @@ def license_transfer(
     # Lock the source and the target pools together, always in id order, so a
     # transfer A→B and a concurrent B→A wait for each other instead of
     # deadlocking. The target pool is created first (rolled back if refused).
-    LicensePool.objects.get_or_create(
-        virtual_account=target,
-        tag=tag,
-        defaults={"purchased": 0, "license_type": pool.license_type, "end_date": pool.end_date},
-    )
+    _target_pool(target=target, pool=pool)
     locked = LicensePool.objects.select_for_update().filter(virtual_account__in=[source, target], tag=tag)
     pool = next(p for p in locked.order_by("pk") if p.virtual_account_id == source.pk)
-    balance = pool.purchased - in_use_by_tag(source).get(tag, 0)
+    balance = pool.purchased - pool.in_use
     if quantity > balance:
         raise ServiceError(
             f"Only {max(balance, 0)} {license_name(tag)} can be transferred (the balance).", field="quantity"
@@ -719,9 +868,7 @@ def reservation_authorize(
         )
     except IntegrityError:
         raise ServiceError("This product is already in the inventory.", field="request_code") from None
-    LicenseUsage.objects.bulk_create(
-        LicenseUsage(instance=instance, tag=t, count=c, status=UsageStatus.RESERVED) for t, c in clean.items()
-    )
+    _usage_replace(instance=instance, entitlements=clean)
     code = codes.authorization_code_generate(
         ca=certificate_authority(trust),
         request_code=parsed.code,
@@ -773,10 +920,7 @@ def reservation_update(
     _check_available(va=va, wanted=clean, now=now, held=held)
     if clean == reservation.entitlements and not reservation.pending:
         raise ServiceError("The quantities are unchanged.", field="quantities")
-    instance.usage.all().delete()
-    LicenseUsage.objects.bulk_create(
-        LicenseUsage(instance=instance, tag=t, count=c, status=UsageStatus.RESERVED) for t, c in clean.items()
-    )
+    _usage_replace(instance=instance, entitlements=clean)
     trust = lab_trust(lab=instance.lab, now=now)
     code = codes.authorization_code_generate(
         ca=certificate_authority(trust),
@@ -850,11 +994,7 @@ def reservation_cancel_update(*, instance: ProductInstance, actor: str, now: dat
     reservation = Reservation.objects.select_for_update().filter(instance=instance).first()
     if reservation is None or not reservation.pending:
         raise ServiceError("There is no pending reservation update to cancel.")
-    instance.usage.all().delete()
-    LicenseUsage.objects.bulk_create(
-        LicenseUsage(instance=instance, tag=t, count=c, status=UsageStatus.RESERVED)
-        for t, c in reservation.entitlements.items()
-    )
+    _usage_replace(instance=instance, entitlements=reservation.entitlements)
     reservation.pending_entitlements_before_cancel = reservation.pending_entitlements
     reservation.pending_entitlements = None
     reservation.pending_authorization_code = ""

@@ -264,6 +264,12 @@ def lab_import(*, document: dict, slug: str, name: str | None = None, manager=No
                 target = model._meta.get_field(field_name).related_model._meta.label
                 getattr(obj, field_name).set([ids[target][t] for t in targets if t in ids.get(target, {})])
         _restore_auto_dates(model, objs, rows_by_label.get(label, []), old_ids)
+    from cssm_portal.models import VirtualAccount
+    from cssm_portal.services import pools_recount
+
+    # Licences in use are counted from the imported usage rows (documents written
+    # before LicensePool.in_use existed carry none).
+    pools_recount(virtual_accounts=VirtualAccount.objects.filter(smart_account__lab=lab))
     if manager is not None:
         from licensing_core.models import LabMembership
         from licensing_core.roles import GatewayRole

@@ -108,6 +108,11 @@ class Command(BaseCommand):
         done_registered = self._registered(lab_obj, va_obj, registered, now) if registered else 0
         plain = appliances - done_registered
         self._instances(lab_obj, va_obj, plain, alerts, now, certificates=not no_certificates)
+        # The usage rows were bulk-created: count them into the pools' in_use.
+        cssm.pools_recount(virtual_accounts=[va_obj])
+        if alerts:
+            # Raise the alerts the rule now holds for (the same path the sweep uses).
+            cssm.alerts_refresh(smart_account=sa, now=now)
         self._tokens(lab_obj, va_obj, tokens, now)
         self._events(lab_obj, sa, va_obj, events, now)
         _analyze()
@@ -213,9 +218,6 @@ class Command(BaseCommand):
             self.stdout.write(f"  {done}/{count} product instances", ending="\r")
             self.stdout.flush()
         self.stdout.write("")
-        if failing:
-            # Raise the alerts the rule now holds for (the same path the portal uses).
-            cssm.alerts_refresh(smart_account=va.smart_account, now=now)
 
     # --- registered appliances ---------------------------------------------------------------------------
     def _template(self, lab, va, now) -> tuple[Appliance, bool]:
