@@ -28,6 +28,11 @@ class SmartAccount(models.Model):
     # Lab time up to which the time-driven rules were applied (cssm_portal.sweeps):
     # a sweep with nothing due since then does no work.
     rules_checked_at = models.DateTimeField(null=True, blank=True)
+    # The Smart Software Licensing Agreement version this account must still accept
+    # (cssm_portal.agreements); empty when it has accepted the current one.
+    pending_agreement = models.ForeignKey(
+        "LicenseAgreement", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
 
     class Meta:
         ordering = ["name"]
@@ -344,9 +349,50 @@ class SatelliteInstance(models.Model):
     mode = models.CharField(max_length=20, default="Connected")
     last_sync = models.DateTimeField(null=True, blank=True)
     virtual_accounts = models.ManyToManyField(VirtualAccount, blank=True, related_name="satellites")
+    # Manual (file) synchronization, cssm_portal.satellites: when the last accepted
+    # synchronization file was made on the satellite, and the authorization file prepared for it.
+    sync_request_at = models.DateTimeField(null=True, blank=True)
+    authorization_file = models.TextField(blank=True)
+    authorization_ready_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["name"]
 
     def __str__(self) -> str:
         return self.name
+
+
+class LicenseAgreement(models.Model):
+    """One published version of the Smart Software Licensing Agreement (§5.8, §5.9)."""
+
+    lab = models.ForeignKey(Lab, on_delete=models.CASCADE, related_name="license_agreements")
+    version = models.PositiveIntegerField()
+    summary = models.CharField(max_length=200, help_text="What changed in this version.")
+    text = models.TextField()
+    published_at = models.DateTimeField()
+    published_by = models.CharField(max_length=150)
+
+    class Meta:
+        ordering = ["-version"]
+        constraints = [models.UniqueConstraint(fields=["lab", "version"], name="one_agreement_per_version")]
+
+    def __str__(self) -> str:
+        return f"Smart Software Licensing Agreement version {self.version}"
+
+
+class AgreementAcceptance(models.Model):
+    """A Smart Account accepted one agreement version: who and when."""
+
+    smart_account = models.ForeignKey(SmartAccount, on_delete=models.CASCADE, related_name="agreement_acceptances")
+    agreement = models.ForeignKey(LicenseAgreement, on_delete=models.CASCADE, related_name="acceptances")
+    accepted_by = models.CharField(max_length=150)
+    accepted_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-accepted_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["smart_account", "agreement"], name="one_acceptance_per_version")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.smart_account} accepted version {self.agreement.version}"

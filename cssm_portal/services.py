@@ -1452,6 +1452,9 @@ def smart_account_complete(*, req: SmartAccountRequest, user, now: datetime) -> 
         va=va,
         sa=sa,
     )
+    from cssm_portal.agreements import agreement_require  # here: agreements imports this module
+
+    agreement_require(smart_account=sa, now=now)
     return sa
 
 

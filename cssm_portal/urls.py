@@ -1,6 +1,6 @@
 from django.urls import path
 
-from cssm_portal import views
+from cssm_portal import account_views, views
 
 app_name = "cssm"
 SA = "<slug:lab_slug>/<int:sa_id>/"
@@ -46,4 +46,16 @@ urlpatterns = [
     path(SA + "activity/events/", views.activity_events, name="activity_events"),
     path(SA + "convert/", views.convert, name="convert"),
     path(SA + "on-prem/", views.on_prem, name="on_prem"),
+    path(SA + "on-prem/sync-upload/", account_views.satellite_sync_upload, name="satellite_sync_upload"),
+    path(
+        SA + "on-prem/<int:sat_id>/sync-file.json", account_views.satellite_sync_request, name="satellite_sync_request"
+    ),
+    path(
+        SA + "on-prem/<int:sat_id>/authorization-file/",
+        account_views.satellite_authorization,
+        name="satellite_authorization",
+    ),
+    path(SA + "on-prem/<int:sat_id>/unregister/", account_views.satellite_unregister, name="satellite_unregister"),
+    path(SA + "agreement/", account_views.agreement, name="agreement"),
+    path(SA + "agreement/accept/", account_views.agreement_accept, name="agreement_accept"),
 ]

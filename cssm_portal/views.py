@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from cssm_portal import charts, selectors, services
 from cssm_portal.access import Forbidden, lab_for, portal_for
+from cssm_portal.event_alerts import dismissable
 from cssm_portal.forms import (
     ConfirmationForm,
     PakForm,
@@ -918,9 +919,8 @@ def alerts_action(request, portal):
         if not ids:
             messages.error(request, "Select the alerts to dismiss.")
         else:
-            editable = [va for va in portal.virtual_accounts if portal.can_edit(va)]
             n = services.alert_dismiss(
-                alerts=qs.filter(pk__in=ids).filter(virtual_account__in=editable),
+                alerts=qs.filter(pk__in=ids).filter(dismissable(portal)),
                 actor=request.user.get_username(),
                 now=portal.now,
             )

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from labs import manage_views, split_views, views
+from labs import agreement_views, manage_views, split_views, views
 
 app_name = "labs"
 L = "labs/<slug:slug>/"
@@ -16,6 +16,7 @@ urlpatterns = [
     path(L + "faults/clock-skew/", manage_views.fault_skew_view, name="fault_skew"),
     path(L + "faults/revoke-token/", manage_views.fault_revoke_view, name="fault_revoke"),
     path(L + "faults/shortage/", manage_views.fault_shortage_view, name="fault_shortage"),
+    path(L + "faults/agreement/", agreement_views.agreement_publish_view, name="agreement_publish"),
     path(L + "mailbox/", views.mailbox, name="mailbox"),
     path(L + "clone/", manage_views.lab_clone_view, name="clone"),
     path(L + "reset/", manage_views.lab_reset_view, name="reset"),

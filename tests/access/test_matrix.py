@@ -96,6 +96,12 @@ CSSM = {
     "activity_events": ("sa", None),
     "convert": ("sa", "any_edit"),
     "on_prem": ("sa", None),
+    "satellite_sync_upload": (None, "sa_admin"),
+    "satellite_sync_request": ("sa_admin", None),
+    "satellite_authorization": (None, "sa_admin"),
+    "satellite_unregister": ("sa_admin", "sa_admin"),
+    "agreement": ("sa", None),
+    "agreement_accept": (None, "sa_admin"),
 }
 
 LABS = {
@@ -117,6 +123,7 @@ LABS = {
     "fault_skew": (None, "manager"),
     "fault_revoke": (None, "manager"),
     "fault_shortage": (None, "manager"),
+    "agreement_publish": (None, "manager"),
     "split": ("member", None),
 }
 
@@ -261,7 +268,7 @@ def test_user_of_another_lab_finds_nothing_of_the_demo_lab(two_labs):
     assert "esa1.example.com" not in home
 
 
-@pytest.mark.parametrize("swap", ["sa_id", "va_id", "token_id", "pool_id", "piid", "req_id", "hostname"])
+@pytest.mark.parametrize("swap", ["sa_id", "va_id", "token_id", "pool_id", "piid", "req_id", "hostname", "sat_id"])
 def test_ids_of_another_lab_are_not_reachable_by_guessing(two_labs, swap):
     """The demo admin (all rights in the demo lab) puts one id of the other lab into demo URLs: 404."""
     demo, theirs = two_labs

@@ -16,6 +16,7 @@ from cssm_portal.models import (
     AccountAccess,
     CssmRole,
     LicensePool,
+    SatelliteInstance,
     SmartAccount,
     SmartAccountRequest,
     SmartAccountRequestStatus,
@@ -99,6 +100,10 @@ def values_for(lab: Lab, *, va_name: str, hostname: str, requester) -> dict:
         "pool_id": LicensePool.objects.filter(virtual_account=va).order_by("pk").first().pk,
         "piid": inst.piid,
         "req_id": request.pk,
+        "sat_id": (
+            SatelliteInstance.objects.filter(smart_account=va.smart_account).first()
+            or SatelliteInstance.objects.create(smart_account=va.smart_account, name=f"sat.{lab.slug}", version="8")
+        ).pk,
         "hostname": hostname,
         "page": "mail-policies",
     }

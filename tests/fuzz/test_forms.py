@@ -15,8 +15,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cssm_portal import forms as cf
+from cssm_portal.account_views import SyncUploadForm
 from gateway_ui import forms as gf
 from labs import forms as lf
+from labs.agreement_views import AgreementPublishForm
 from labs.forms import AdvanceToForm
 from licensing_core import catalogue
 from tests.access.test_matrix import CSSM, GATEWAY, LABS
@@ -51,6 +53,10 @@ FIELDS = {
     "cssm:alerts_action": ["action", "alert"],
     "cssm:preferences": fields(cf.PreferencesForm, "reset"),
     "cssm:convert": fields(cf.PakForm),
+    "cssm:satellite_sync_upload": fields(SyncUploadForm),
+    "cssm:satellite_authorization": [],
+    "cssm:satellite_unregister": [],
+    "cssm:agreement_accept": ["agreement"],
     "gateway:cluster_mode": ["mode", "machine", "next"],
     "gateway:sl_enable": ["all_machines"],
     "gateway:sl_mode": ["mode", "all_machines"],
@@ -85,6 +91,7 @@ FIELDS = {
     "labs:fault_skew": fields(lf.SkewForm),
     "labs:fault_revoke": fields(lf.RevokeForm),
     "labs:fault_shortage": fields(lf.ShortageForm),
+    "labs:agreement_publish": fields(AgreementPublishForm),
 }
 FILE_FIELDS = {"request_file", "code_file", "file"}
 MESSAGE_MARKERS = (
