@@ -3,7 +3,10 @@ in attributes: the page's CSS colours the classes).
 
 History comes from the records: purchased(t) is today's purchased quantity
 minus the transactions after t; in use(t) is today's use minus the usage
-changes the event log recorded after t (their `old`/`new` maps).
+changes the event log recorded after t (their `old`/`new` maps). A product
+instance moved between Virtual Accounts takes its usage along: its transfer
+event in the source account has the usage as `old`, the one in the target as
+`new` (events written before they carried it count as no change).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ USAGE_KINDS = (
     "cssm.reservation.created",
     "cssm.reservation.updated",
     "cssm.reservation.update_cancelled",
+    "cssm.instance.transferred",
 )
 WIDTH, HEIGHT, PAD_L, PAD_B, PAD_T, PAD_R = 720, 240, 48, 28, 12, 12
 
@@ -51,6 +55,39 @@ def _delta(kind: str, old, new, tag: str) -> int:
     return int(new.get(tag, 0)) - int(old.get(tag, 0))
 
 
+def usage_series(
+    *, lab, vas, tag: str, start: datetime, now: datetime, purchased_now: int, in_use_now: int
+) -> list[tuple[datetime, int, int]]:
+    """(time, purchased, in use) of `tag` over `vas` from `start` to `now`, one point per change."""
+    va_ids = [va.pk for va in vas]
+    changes: list[tuple[datetime, int, int]] = []  # (at, d_purchased, d_in_use)
+    for at, qty in LicenseTransaction.objects.filter(virtual_account_id__in=va_ids, tag=tag, at__gt=start).values_list(
+        "at", "quantity"
+    ):
+        changes.append((at, qty, 0))
+    for ev in selectors.events(lab=lab).filter(virtual_account_id__in=va_ids, kind__in=USAGE_KINDS, at__gt=start):
+        d = _delta(ev.kind, ev.old, ev.new, tag)
+        if d:
+            changes.append((ev.at, 0, d))
+    # Changes at one instant are one step (a transfer within the chosen accounts is -n and +n
+    # at once: no spike); a net zero is no step.
+    merged: dict[datetime, list[int]] = {}
+    for at, dp, du in changes:
+        step = merged.setdefault(at, [0, 0])
+        step[0] += dp
+        step[1] += du
+    changes = sorted((at, dp, du) for at, (dp, du) in merged.items() if dp or du)
+    # Walk backwards from today's values to the start of the window.
+    p = purchased_now - sum(c[1] for c in changes)
+    u = in_use_now - sum(c[2] for c in changes)
+    series = [(start, p, u)]
+    for at, dp, du in changes:
+        p, u = p + dp, u + du
+        series.append((at, p, u))
+    series.append((now, p, u))
+    return series
+
+
 def usage_chart(*, lab, vas, now: datetime, tag: str | None, days: int = 90) -> Chart | None:
     pools = list(selectors.pools(vas).order_by("name"))
     if not pools:
@@ -64,26 +101,9 @@ def usage_chart(*, lab, vas, now: datetime, tag: str | None, days: int = 90) -> 
     purchased_now = sum(p.purchased for p in pools if p.tag == tag)
     in_use_now = sum(p.in_use for p in pools if p.tag == tag)
     start = now - timedelta(days=days)
-    va_ids = [va.pk for va in vas]
-    changes: list[tuple[datetime, int, int]] = []  # (at, d_purchased, d_in_use)
-    for at, qty in LicenseTransaction.objects.filter(virtual_account_id__in=va_ids, tag=tag, at__gt=start).values_list(
-        "at", "quantity"
-    ):
-        changes.append((at, qty, 0))
-    for ev in selectors.events(lab=lab).filter(virtual_account_id__in=va_ids, kind__in=USAGE_KINDS, at__gt=start):
-        d = _delta(ev.kind, ev.old, ev.new, tag)
-        if d:
-            changes.append((ev.at, 0, d))
-    changes.sort(key=lambda c: c[0])
-    # Walk backwards from today's values to the start of the window.
-    p0 = purchased_now - sum(c[1] for c in changes)
-    u0 = in_use_now - sum(c[2] for c in changes)
-    series = [(start, p0, u0)]
-    p, u = p0, u0
-    for at, dp, du in changes:
-        p, u = p + dp, u + du
-        series.append((at, p, u))
-    series.append((now, p, u))
+    series = usage_series(
+        lab=lab, vas=vas, tag=tag, start=start, now=now, purchased_now=purchased_now, in_use_now=in_use_now
+    )
     top = max(max(max(s[1], s[2]) for s in series), 1)
     top = int(top * 1.15) + 1
     plot_w, plot_h = WIDTH - PAD_L - PAD_R, HEIGHT - PAD_T - PAD_B

@@ -642,6 +642,8 @@ def instance_transfer(*, instance: ProductInstance, target: VirtualAccount, acto
     _usage_move(instance=instance, source=source, target=target)
     instance.virtual_account = target
     instance.save(update_fields=["virtual_account"])
+    # The usage moves along: gone from the source (old), arrived in the target (new); charts.py reads it.
+    usage = {u.tag: u.count for u in instance.usage.all()}
     for va in (source, target):
         _event(
             lab=instance.lab,
@@ -652,6 +654,8 @@ def instance_transfer(*, instance: ProductInstance, target: VirtualAccount, acto
             actor=actor,
             va=va,
             instance=instance,
+            old=usage if va is source else {},
+            new=usage if va is target else {},
         )
     alerts_refresh(smart_account=source.smart_account, now=now)
 
