@@ -29,8 +29,9 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from django.conf import settings
 
+from cssm_portal import agreements, satellites
 from cssm_portal import services as cssm
-from cssm_portal.models import ProductInstance, RegistrationToken, VirtualAccount
+from cssm_portal.models import ProductInstance, RegistrationToken, SatelliteInstance, VirtualAccount
 from gateway_ui import services as gw
 from gateway_ui.clock import appliance_now
 from gateway_ui.models import Appliance, RegistrationMode, TransportMode
@@ -243,6 +244,18 @@ class Builder:
             quantities=tags, actor="sa-admin", now=self.now(),
         )  # fmt: skip
         return reservation.authorization_code
+
+    def publish_agreement(self, summary: str) -> None:
+        """Cisco publishes an updated Smart Software Licensing Agreement (the lab page's action)."""
+        agreements.agreement_publish(lab=self.lab, summary=summary, text="", actor="admin", now=self.now())
+
+    def satellite_file_sync_upload(self, name: str) -> None:
+        """The admin uploads the synchronization file the satellite exported (On-Prem Accounts)."""
+        satellite = SatelliteInstance.objects.select_related("smart_account__lab").get(
+            smart_account__lab=self.lab, name=name
+        )
+        _, text = satellites.sync_request_file(satellite=satellite, now=self.now())
+        satellites.sync_file_upload(smart_account=satellite.smart_account, text=text, actor="sa-admin", now=self.now())
 
     def reservation_update(self, hostname: str, quantities: dict[str, int]) -> str:
         product = self.appliance(hostname).product

@@ -350,3 +350,37 @@ def sa_name_unsupported(b):
     b.enable(ESA1)
     b.register(ESA1, b.token(va="DEFAULT", domain="acme.example"))
     b.expect(ESA1, registration_state="registered")
+
+
+@scenario(
+    name="agreement-pending",
+    title="Updated Smart Software Licensing Agreement not yet accepted",
+    shows=[("portal:alerts", "Smart Licensing Agreement Pending"), ("portal:alerts", "Updated Smart License Agreement"),
+           ("portal:general", "View Agreement"), (f"sl:{ESA1}", "Registered (")],
+)  # fmt: skip
+def agreement_pending(b):
+    """Cisco published an updated Smart Software Licensing Agreement (the lab page's action) and
+    nobody has accepted it yet: every portal page shows the Smart Licensing Agreement Pending
+    banner, with Accept for a Smart Account Administrator, and the Alerts tab lists Updated
+    Smart License Agreement and Smart Licensing Agreement Pending. Nothing is blocked meanwhile:
+    esa1 registered with a new token the day after. Accept clears both alerts and writes the
+    acceptance to the Smart Account Event Log."""
+    b.publish_agreement("Usage data is kept for five years.")
+    b.advance(days=1)
+    _registered(b)
+
+
+@scenario(
+    name="satellite-file-ready",
+    title="Satellite synchronized by file: authorization file ready",
+    shows=[("portal:alerts", "Satellite Authorization File Ready"), ("portal:alerts", "Synchronization Overdue")],
+)
+def satellite_file_ready(b):
+    """The on-premises satellite (satellite.example.com, holding the Lab virtual account) has no
+    network connection to Smart Software Manager and last synchronized 42 days ago: the portal
+    raises Synchronization Overdue. The admin exported its synchronization file and uploaded it
+    on the On-Prem Accounts tab: Satellite Authorization File Ready is raised and the
+    satellite's row offers Download. Downloading the file synchronizes the satellite and clears
+    both alerts."""
+    b.advance(days=30)
+    b.satellite_file_sync_upload("satellite.example.com")
