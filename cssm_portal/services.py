@@ -13,6 +13,14 @@ from django.db import IntegrityError, transaction
 from django.db.models import Case, Exists, F, IntegerField, OuterRef, Q, Subquery, Sum, Value, When
 from django.db.models.functions import Coalesce
 
+from cssm_portal.alert_rules import (  # RULE_TYPES, alerts_desired, alerts_refresh: for existing callers
+    RULE_TYPES,  # noqa: F401
+    Scope,
+    alert_once,
+    alerts_desired,  # noqa: F401
+    alerts_refresh,  # noqa: F401
+    alerts_refresh_scope,
+)
 from cssm_portal.models import (
     AccountAccess,
     CssmAlert,
@@ -26,7 +34,6 @@ from cssm_portal.models import (
     RegistrationToken,
     Reservation,
     ReservationType,
-    SatelliteInstance,
     SmartAccount,
     SmartAccountRequest,
     SmartAccountRequestStatus,
@@ -34,8 +41,8 @@ from cssm_portal.models import (
     UsageStatus,
     VirtualAccount,
 )
-from licensing_core import catalogue, codes, formats, pki, schedules
-from licensing_core.alerts import CSSM_ALERT_SEVERITY, CssmAlertType
+from licensing_core import catalogue, codes, pki, schedules
+from licensing_core.alerts import CssmAlertType
 from licensing_core.events import event_record
 from licensing_core.models import EventSide, Lab
 from licensing_core.trust import certificate_authority, lab_trust
@@ -345,6 +352,7 @@ def instance_register(
         raise AgentRefusal("bad_request", "The product must be ESA or SMA.", 400)
     va = token.virtual_account
     existing = ProductInstance.objects.select_related("virtual_account").filter(lab=lab, udi=udi).first()
+    scope = Scope(serials={serial})
     if existing is not None:
         if not force:
             raise AgentRefusal(
@@ -352,7 +360,11 @@ def instance_register(
                 "The product is already registered. Reregister it if it is already registered (force).",
                 409,
             )
-        _instance_delete(instance=existing, now=now, actor="", reason="replaced by a new registration")
+        replaced = _instance_delete(instance=existing, now=now, actor="", reason="replaced by a new registration")
+        if existing.virtual_account.smart_account_id == va.smart_account_id:
+            scope.add(replaced)
+        else:
+            alerts_refresh_scope(smart_account=existing.virtual_account.smart_account, scope=replaced, now=now)
     cert, expires = _issue(lab=lab, csr_pem=csr_pem, udi=udi, now=now)
     # Conditional increment: never more uses than allowed, even under races.
     updated = (
@@ -389,7 +401,8 @@ def instance_register(
         va=va,
         instance=instance,
     )
-    alerts_refresh(smart_account=va.smart_account, now=now)
+    # A new instance fails no rule yet: only Duplicate Licenses for its serial can change.
+    alerts_refresh_scope(smart_account=va.smart_account, scope=scope, now=now)
     return Registered(instance=instance, certificate=cert, ca_certificate=bytes(trust.ca_cert_pem).decode())
 
 
@@ -466,7 +479,9 @@ def instance_authorize(*, instance: ProductInstance, usage: list[tuple[str, int]
         va=va,
         instance=instance,
     )
-    alerts_refresh(smart_account=va.smart_account, now=now)
+    # Insufficient Licenses for the tags touched; this instance's Failed to Connect / Renew.
+    scope = Scope(pools={(va.pk, t) for t in set(valid) | set(previous)}, piids={str(instance.piid)})
+    alerts_refresh_scope(smart_account=va.smart_account, scope=scope, now=now)
     return answer
 
 
@@ -518,7 +533,8 @@ def _usage_replace(*, instance: ProductInstance, entitlements: dict[str, int]) -
     )
 
 
-def _instance_delete(*, instance: ProductInstance, now: datetime, actor: str, reason: str) -> None:
+def _instance_delete(*, instance: ProductInstance, now: datetime, actor: str, reason: str) -> Scope:
+    """Remove the instance (its usage returns to the pools); the Scope of alerts it affects."""
     va = instance.virtual_account
     released = {u.tag: u.count for u in instance.usage.all()}
     pools_change(keys=(), deltas={(va.pk, t): -c for t, c in released.items()})
@@ -533,14 +549,16 @@ def _instance_delete(*, instance: ProductInstance, now: datetime, actor: str, re
         instance=instance,
         old=released,
     )
+    scope = Scope(pools={(va.pk, t) for t in released}, serials={instance.serial}, piids={str(instance.piid)})
     instance.delete()
+    return scope
 
 
 @transaction.atomic
 def instance_deregister(*, instance: ProductInstance, now: datetime) -> None:
     sa = instance.virtual_account.smart_account
-    _instance_delete(instance=instance, now=now, actor="", reason="deregistered by the product")
-    alerts_refresh(smart_account=sa, now=now)
+    scope = _instance_delete(instance=instance, now=now, actor="", reason="deregistered by the product")
+    alerts_refresh_scope(smart_account=sa, scope=scope, now=now)
 
 
 @transaction.atomic
@@ -592,7 +610,8 @@ def dlc_deposit(*, instance: ProductInstance, licenses: list[dict], now: datetim
         instance=instance,
         new=deposited,
     )
-    alerts_refresh(smart_account=va.smart_account, now=now)
+    scope = Scope(pools={(va.pk, d["tag"]) for d in deposited}, piids={str(instance.piid)})
+    alerts_refresh_scope(smart_account=va.smart_account, scope=scope, now=now)
     return deposited
 
 
@@ -614,7 +633,7 @@ def instance_remove(*, instance: ProductInstance, actor: str, now: datetime, ret
         except codes.CodeError as exc:
             raise ServiceError(exc.reason, field="return_code") from None
         returned = ", ".join(f"{c} {license_name(t)}" for t, c in sorted(reservation.entitlements.items()))
-        _alert_once(
+        alert_once(
             sa=sa,
             va=instance.virtual_account,
             alert_type=CssmAlertType.RESERVED_LICENSES_RETURNED,
@@ -623,8 +642,8 @@ def instance_remove(*, instance: ProductInstance, actor: str, now: datetime, ret
             f'"{instance.virtual_account.name}"' + (f": {returned}." if returned else "."),
             now=now,
         )
-    _instance_delete(instance=instance, now=now, actor=actor, reason=f"removed by {actor}")
-    alerts_refresh(smart_account=sa, now=now)
+    scope = _instance_delete(instance=instance, now=now, actor=actor, reason=f"removed by {actor}")
+    alerts_refresh_scope(smart_account=sa, scope=scope, now=now)
 
 
 @transaction.atomic
@@ -639,7 +658,7 @@ def instance_transfer(*, instance: ProductInstance, target: VirtualAccount, acto
         # Reserved licences move with the instance: their purchases go along.
         for tag, count in reserved.items():
             _move_purchased(source=source, target=target, tag=tag, quantity=count, actor=actor, now=now)
-    _usage_move(instance=instance, source=source, target=target)
+    moved = _usage_move(instance=instance, source=source, target=target)
     instance.virtual_account = target
     instance.save(update_fields=["virtual_account"])
     # The usage moves along: gone from the source (old), arrived in the target (new); charts.py reads it.
@@ -657,10 +676,11 @@ def instance_transfer(*, instance: ProductInstance, target: VirtualAccount, acto
             old=usage if va is source else {},
             new=usage if va is target else {},
         )
-    alerts_refresh(smart_account=source.smart_account, now=now)
+    scope = Scope(pools={(va.pk, t) for va in (source, target) for t in moved})
+    alerts_refresh_scope(smart_account=source.smart_account, scope=scope, now=now)
 
 
-def _usage_move(*, instance: ProductInstance, source: VirtualAccount, target: VirtualAccount) -> None:
+def _usage_move(*, instance: ProductInstance, source: VirtualAccount, target: VirtualAccount) -> dict[str, int]:
     """in_use follows an instance to another account; its rows take the verdict last
     written there (the one every other row of the tag there carries) until a
     renewal there decides again."""
@@ -675,6 +695,7 @@ def _usage_move(*, instance: ProductInstance, source: VirtualAccount, target: Vi
             instance.usage.filter(tag__in=tags).exclude(status=UsageStatus.RESERVED).update(
                 status=UsageStatus.AUTHORIZED if fine else UsageStatus.OUT_OF_COMPLIANCE
             )
+    return usage
 
 
 def _available(va: VirtualAccount, now: datetime) -> dict[str, int]:
@@ -769,7 +790,8 @@ def license_transfer(
             va=va,
             subject_name=license_name(tag),
         )
-    alerts_refresh(smart_account=source.smart_account, now=now)
+    scope = Scope(pools={(source.pk, tag), (target.pk, tag)})
+    alerts_refresh_scope(smart_account=source.smart_account, scope=scope, now=now)
 
 
 # --- Reservations ----------------------------------------------------------------------------
@@ -901,7 +923,8 @@ def reservation_authorize(
         instance=instance,
         new=clean,
     )
-    alerts_refresh(smart_account=va.smart_account, now=now)
+    scope = Scope(pools={(va.pk, t) for t in clean}, serials={instance.serial}, piids={str(piid)})
+    alerts_refresh_scope(smart_account=va.smart_account, scope=scope, now=now)
     return reservation
 
 
@@ -956,7 +979,8 @@ def reservation_update(
         old=old,
         new=clean,
     )
-    alerts_refresh(smart_account=va.smart_account, now=now)
+    scope = Scope(pools={(va.pk, t) for t in set(held) | set(clean)}, piids={str(instance.piid)})
+    alerts_refresh_scope(smart_account=va.smart_account, scope=scope, now=now)
     return reservation
 
 
@@ -989,7 +1013,8 @@ def reservation_confirm(*, instance: ProductInstance, confirmation_code: str, ac
         va=instance.virtual_account,
         instance=instance,
     )
-    alerts_refresh(smart_account=instance.virtual_account.smart_account, now=now)
+    scope = Scope(piids={str(instance.piid)})
+    alerts_refresh_scope(smart_account=instance.virtual_account.smart_account, scope=scope, now=now)
     return reservation
 
 
@@ -1015,197 +1040,16 @@ def reservation_cancel_update(*, instance: ProductInstance, actor: str, now: dat
         old=reservation.pending_entitlements_before_cancel,
         new=reservation.entitlements,
     )
-    alerts_refresh(smart_account=instance.virtual_account.smart_account, now=now)
+    va_id = instance.virtual_account_id
+    tags = set(reservation.pending_entitlements_before_cancel or {}) | set(reservation.entitlements)
+    scope = Scope(pools={(va_id, t) for t in tags}, piids={str(instance.piid)})
+    alerts_refresh_scope(smart_account=instance.virtual_account.smart_account, scope=scope, now=now)
     return reservation
 
 
 # --- Alerts -------------------------------------------------------------------------------------
-
-RULE_TYPES = frozenset(
-    {
-        CssmAlertType.INSUFFICIENT_LICENSES,
-        CssmAlertType.LICENSES_EXPIRING,
-        CssmAlertType.LICENSES_EXPIRED,
-        CssmAlertType.PRODUCT_INSTANCE_FAILED_TO_CONNECT,
-        CssmAlertType.PRODUCT_INSTANCE_FAILED_TO_RENEW,
-        CssmAlertType.RESERVED_LICENSE_EXPIRED,
-        CssmAlertType.AUTHORIZATION_PENDING,
-        CssmAlertType.DUPLICATE_LICENSES,
-        CssmAlertType.SYNCHRONIZATION_OVERDUE,
-        CssmAlertType.SATELLITE_SYNC_DEADLINE,
-        CssmAlertType.SATELLITE_EXPIRED_AND_REMOVED,
-    }
-)
-
-
-def _alert_once(*, sa, va, alert_type, key, message, now) -> None:
-    if not CssmAlert.objects.filter(smart_account=sa, dedupe_key=key, cleared_at__isnull=True).exists():
-        CssmAlert.objects.create(
-            smart_account=sa,
-            virtual_account=va,
-            alert_type=alert_type,
-            severity=CSSM_ALERT_SEVERITY[alert_type],
-            message=message,
-            dedupe_key=key,
-            raised_at=now,
-        )
-
-
-def alerts_desired(*, smart_account: SmartAccount, now: datetime) -> dict[str, tuple]:
-    """key -> (alert_type, va, message) for every rule that holds now."""
-    vas = {va.pk: va for va in smart_account.virtual_accounts.all()}
-    pools = list(LicensePool.objects.filter(virtual_account__smart_account=smart_account))
-    use: dict[tuple[int, str], int] = defaultdict(int)
-    reserved_tags: set[tuple[int, str]] = set()
-    for row in (
-        LicenseUsage.objects.filter(instance__virtual_account__smart_account=smart_account)
-        .values("instance__virtual_account_id", "tag", "status")
-        .annotate(total=Sum("count"))
-    ):
-        key = (row["instance__virtual_account_id"], row["tag"])
-        use[key] += row["total"]
-        if row["status"] == UsageStatus.RESERVED:
-            reserved_tags.add(key)
-    pool_by = {(p.virtual_account_id, p.tag): p for p in pools}
-    out: dict[str, tuple] = {}
-    T = CssmAlertType
-    for (va_id, tag), used in use.items():
-        pool = pool_by.get((va_id, tag))
-        have = pool_effective(pool, now) if pool else 0
-        if used > have:
-            out[f"insufficient:{va_id}:{tag}"] = (
-                T.INSUFFICIENT_LICENSES,
-                vas[va_id],
-                f'The Virtual Account "{vas[va_id].name}" has a shortage of {license_name(tag)} '
-                f"({used} in use, {have} purchased).",
-            )
-    for p in pools:
-        if p.license_type != LicenseType.TERM or not p.end_date or p.purchased == 0:
-            continue
-        days = schedules.current_expiry_warning(p.end_date, now=now)
-        va = vas[p.virtual_account_id]
-        stamp = p.end_date.isoformat()
-        if days == 0:
-            out[f"expired:{va.pk}:{p.tag}:{stamp}"] = (
-                T.LICENSES_EXPIRED,
-                va,
-                f'{p.purchased} {license_name(p.tag)} licenses in Virtual Account "{va.name}" expired on '
-                f"{formats.cssm_date(p.end_date)}.",
-            )
-            if (va.pk, p.tag) in reserved_tags:
-                out[f"reserved_expired:{va.pk}:{p.tag}:{stamp}"] = (
-                    T.RESERVED_LICENSE_EXPIRED,
-                    va,
-                    f'Reserved {license_name(p.tag)} licenses in Virtual Account "{va.name}" expired on '
-                    f"{formats.cssm_date(p.end_date)}.",
-                )
-        elif days is not None:
-            left = (schedules.term_end_at(p.end_date) - now).days + 1
-            out[f"expiring:{va.pk}:{p.tag}:{stamp}"] = (
-                T.LICENSES_EXPIRING,
-                va,
-                f'{p.purchased} {license_name(p.tag)} licenses in Virtual Account "{va.name}" expire on '
-                f"{formats.cssm_date(p.end_date)} (in {left} days).",
-            )
-    instances = list(
-        ProductInstance.objects.filter(virtual_account__smart_account=smart_account).select_related("reservation")
-    )
-    serials: dict[str, list] = defaultdict(list)
-    for inst in instances:
-        va = vas[inst.virtual_account_id]
-        serials[inst.serial].append(inst)
-        if inst.is_reserving:
-            if inst.reservation.pending:
-                out[f"auth_pending:{inst.piid}"] = (
-                    T.AUTHORIZATION_PENDING,
-                    va,
-                    f'The reservation update of "{inst.name}" is waiting for the confirmation code from the product.',
-                )
-            continue
-        status = schedules.instance_connect_status(inst.last_contact, now=now)
-        if status == "failed_to_renew":
-            out[f"failed_renew:{inst.piid}"] = (
-                T.PRODUCT_INSTANCE_FAILED_TO_RENEW,
-                va,
-                f'Product instance "{inst.name}" has not connected within its maximum renewal period '
-                f"(last contact {formats.cssm_datetime(inst.last_contact)}).",
-            )
-        elif status == "failed_to_connect":
-            out[f"failed_connect:{inst.piid}"] = (
-                T.PRODUCT_INSTANCE_FAILED_TO_CONNECT,
-                va,
-                f'Product instance "{inst.name}" has not connected during its renewal period '
-                f"(last contact {formats.cssm_datetime(inst.last_contact)}).",
-            )
-    for serial, group in serials.items():
-        if len(group) > 1:
-            out[f"duplicate:{serial}"] = (
-                T.DUPLICATE_LICENSES,
-                vas[group[0].virtual_account_id],
-                f"Product instances {', '.join(sorted(i.name for i in group))} share serial number {serial} "
-                "and consume licenses twice.",
-            )
-    for sat in SatelliteInstance.objects.filter(smart_account=smart_account):
-        if sat.last_sync is None:
-            continue
-        age = now - sat.last_sync
-        if age > timedelta(days=90):
-            out[f"sat_removed:{sat.pk}"] = (
-                T.SATELLITE_EXPIRED_AND_REMOVED,
-                None,
-                f'Satellite "{sat.name}" has not synchronized for 90 days.',
-            )
-        elif age > timedelta(days=60):
-            out[f"sat_deadline:{sat.pk}"] = (
-                T.SATELLITE_SYNC_DEADLINE,
-                None,
-                f'Satellite "{sat.name}" must synchronize by {formats.cssm_date(sat.last_sync + timedelta(days=90))}.',
-            )
-        elif age > timedelta(days=30):
-            out[f"sat_overdue:{sat.pk}"] = (
-                T.SYNCHRONIZATION_OVERDUE,
-                None,
-                f'Satellite "{sat.name}" last synchronized on {formats.cssm_date(sat.last_sync)}.',
-            )
-    return out
-
-
-def alerts_refresh(*, smart_account: SmartAccount, now: datetime) -> tuple[int, int]:
-    """Raise the alerts whose rule holds and clear those whose rule no longer does."""
-    desired = alerts_desired(smart_account=smart_account, now=now)
-    open_alerts = {
-        a.dedupe_key: a
-        for a in CssmAlert.objects.filter(
-            smart_account=smart_account, cleared_at__isnull=True, alert_type__in=list(RULE_TYPES)
-        )
-    }
-    stale = [a.pk for k, a in open_alerts.items() if k not in desired]
-    if stale:
-        CssmAlert.objects.filter(pk__in=stale).update(cleared_at=now)
-    new = [
-        CssmAlert(
-            smart_account=smart_account,
-            virtual_account=va,
-            alert_type=alert_type,
-            severity=CSSM_ALERT_SEVERITY[alert_type],
-            message=message,
-            dedupe_key=key,
-            raised_at=now,
-        )
-        for key, (alert_type, va, message) in desired.items()
-        if key not in open_alerts
-    ]
-    CssmAlert.objects.bulk_create(new)
-    for alert in new:
-        _event(
-            lab=smart_account.lab,
-            now=now,
-            kind="cssm.alert.raised",
-            message=f"{alert.alert_type}: {alert.message}",
-            va=alert.virtual_account,
-            sa=smart_account,
-        )
-    return len(new), len(stale)
+# The rules and their refresh live in cssm_portal.alert_rules; the services
+# refresh only what their change can affect (alert_rules.Scope).
 
 
 def alert_dismiss(*, alerts, actor: str, now: datetime) -> int:
@@ -1505,7 +1349,7 @@ def pak_convert(*, va: VirtualAccount, pak: str, tag: str, quantity: int, actor:
         actor=actor,
         va=va,
     )
-    alerts_refresh(smart_account=va.smart_account, now=now)
+    alerts_refresh_scope(smart_account=va.smart_account, scope=Scope(pools={(va.pk, tag)}), now=now)
 
 
 # --- Daily Event Summary --------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.db.models import Min
 
-from cssm_portal import services
+from cssm_portal import alert_rules, services
 from cssm_portal.models import (
     LicensePool,
     LicenseType,
@@ -99,7 +99,10 @@ def cssm_process(lab: Lab, now: datetime) -> int:
                 return 0  # nothing fell due since the last check
         changed = tokens_expire(lab=lab, now=now)
         for account in accounts:
-            raised, cleared = services.alerts_refresh(smart_account=account, now=now)
+            # The rules the services keep (Duplicate Licenses, Authorization Pending)
+            # are left to them once an account has been checked in full.
+            first = account.rules_checked_at is None
+            raised, cleared = alert_rules.alerts_refresh(smart_account=account, now=now, time_driven_only=not first)
             changed += raised + cleared
         accounts.update(rules_checked_at=now)
         return changed + services.daily_summaries_send(lab=lab, now=now)
