@@ -4,6 +4,7 @@ page costs the same number of queries whatever its number of rows."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from django.core.paginator import Paginator
 from django.db.models import (
@@ -37,6 +38,46 @@ from licensing_core import catalogue
 from licensing_core.models import Event, EventSide
 
 PAGE_SIZE = 25
+# A table counts its rows exactly up to this many past the page shown; beyond, it
+# says "more than ..." so that a page view never counts 200,000 events.
+COUNT_CAP = 10_000
+
+
+class CappedPaginator(Paginator):
+    """A Paginator whose COUNT reads at most `cap` rows past the requested page
+    (`page_hint`): exact when the table ends before that, else `capped` with the
+    rows `known` to exist; paging goes on from any page (prev/next and the page
+    numbers up to what is known)."""
+
+    def __init__(self, object_list, per_page, *, page_hint=None, cap: int | None = None):
+        super().__init__(object_list, per_page)
+        self.cap = COUNT_CAP if cap is None else cap
+        try:
+            self.hint = max(1, min(int(page_hint), 10**6))
+        except (TypeError, ValueError):
+            self.hint = 1
+        self.capped = False
+        self.known = 0
+
+    @cached_property
+    def count(self) -> int:
+        if not isinstance(self.object_list, QuerySet):
+            return super().count
+        # The requested page itself is always counted in full.
+        limit = (self.hint - 1) * self.per_page + max(self.cap, self.per_page) + 1
+        # Only the ids, unordered: COUNT over at most `limit` index entries.
+        n = self.object_list.order_by().values("pk")[:limit].count()
+        if n >= limit:
+            self.capped, self.known = True, limit - 1
+        return n
+
+    @property
+    def known_display(self) -> str:
+        return f"{self.known:,}"
+
+    @property
+    def known_pages(self) -> int:
+        return self.known // self.per_page
 
 
 @dataclass
@@ -70,7 +111,9 @@ def table(
         direction = "asc"
     fields = sorts[sort]
     order = [f"-{f}" if direction == "desc" else f for f in fields] + ["-pk" if direction == "desc" else "pk"]
-    page = Paginator(qs.order_by(*order), page_size).get_page(request.GET.get("page"))
+    page = CappedPaginator(qs.order_by(*order), page_size, page_hint=request.GET.get("page")).get_page(
+        request.GET.get("page")
+    )
     keep = request.GET.copy()
     for k in ("page", "sort", "dir"):
         keep.pop(k, None)
