@@ -16,6 +16,7 @@ from django.db import IntegrityError, transaction
 from django.utils.dateparse import parse_datetime
 
 from gateway_ui.agent.client import AgentError, exchange
+from gateway_ui.bulk import deferred
 from gateway_ui.models import (
     Appliance,
     ApplianceAlert,
@@ -31,7 +32,7 @@ from licensing_core.alerts import GatewayAlertKind as AK
 from licensing_core.alerts import alert_for, render_alert, severity_for
 from licensing_core.catalogue import License, license_by_tag, licenses_for, smart_account_name_problems
 from licensing_core.context import request_id_var
-from licensing_core.events import event_record
+from licensing_core.events import event_build
 from licensing_core.formats import eval_remaining_gui, gateway_datetime
 from licensing_core.machines import (
     AGENT_UPDATE,
@@ -73,7 +74,7 @@ class ServiceError(TransitionRefused):
 
 
 def _event(appliance: Appliance, *, now: datetime, kind: str, message: str, actor: str = "", **extra) -> None:
-    event_record(
+    event = event_build(
         lab=appliance.lab,
         at=now,
         side="gateway",
@@ -84,6 +85,11 @@ def _event(appliance: Appliance, *, now: datetime, kind: str, message: str, acto
         subject_name=appliance.hostname,
         **extra,
     )
+    writes = deferred()
+    if writes is not None:
+        writes.events.append(event)
+    else:
+        event.save(force_insert=True)
 
 
 def alert_raise(
@@ -101,7 +107,8 @@ def alert_raise(
 
     `dedupe_key` (a schedules.Due.key) makes the alert and its e-mail happen
     once per timer occurrence: a second call with the same key does nothing
-    and returns None.
+    and returns None. Under bulk.writes_deferred the alert is returned
+    unsaved and written (or found a duplicate) with its e-mail at flush.
     """
     from gateway_ui.alert_mail import alert_mail
 
@@ -117,6 +124,10 @@ def alert_raise(
         dedupe_key=dedupe_key,
         request_id=request_id_var.get(),
     )
+    writes = deferred()
+    if writes is not None:
+        writes.alerts.append((appliance, alert))
+        return alert
     if dedupe_key is None:
         alert.save()
     else:
@@ -194,7 +205,7 @@ def _set_license(appliance: Appliance, row: ApplianceLicense, action: str, now: 
         row.ooc_since = now
     elif new not in (LS.OOC_GRACE, LS.OOC_EXPIRED):
         row.ooc_since = None
-    row.save(update_fields=["state", "changed_at", "ooc_since"])
+    _row_save(row, ["state", "changed_at", "ooc_since"])
     if new == LS.EVAL:
         _event(
             appliance,
@@ -250,7 +261,20 @@ def _save(appliance: Appliance) -> None:
         appliance.exchange_requested_at = None
     elif appliance.exchange_requested_at is None:
         appliance.exchange_requested_at = wall_now()  # real-world: when the work was handed to Celery
-    appliance.save()
+    writes = deferred()
+    if writes is not None:
+        writes.appliance_saved(appliance)
+    else:
+        appliance.save()
+
+
+def _row_save(row: ApplianceLicense, fields: list[str]) -> None:
+    """Save these fields of a licence row (or collect them, under bulk.writes_deferred)."""
+    writes = deferred()
+    if writes is not None:
+        writes.row_saved(row, fields)
+    else:
+        row.save(update_fields=fields)
 
 
 def _on_commit_task(name: str, appliance_id: int, **kwargs) -> None:
@@ -653,61 +677,86 @@ def _usage(appliance: Appliance) -> list[dict]:
     ]
 
 
+UNREADABLE_ANSWER = "Smart Software Manager sent an answer the Smart Agent cannot read."
+# The sweep's timer kinds whose exchange these services carry out.
+EXCHANGE_OF_TIMER = {"auth_renewal": "authorize", "id_renewal": "renew_id"}
+
+
+def exchange_body(appliance: Appliance, kind: str) -> dict:
+    """The body of an authorize or renew_id message, from the appliance's current state."""
+    if kind == "authorize":
+        return {"usage": _usage(appliance)}
+    if kind == "renew_id":
+        csr = pki.make_csr(key_pem=appliance.device_key_pem.encode(), common_name=appliance.hostname, udi=appliance.udi)
+        return {"csr": csr.decode()}
+    raise ValueError(f"No body for {kind!r}")
+
+
+def _exchange_outcome(appliance: Appliance, kind: str, now: datetime) -> dict | AgentError:
+    try:
+        return exchange(appliance=appliance, kind=kind, body=exchange_body(appliance, kind), now=now)
+    except AgentError as exc:
+        return exc
+
+
 def authorize_exchange(*, appliance: Appliance, now: datetime, actor: str = "") -> bool:
     """Authorization renewal (after registration, Renew Authorization Now, licence request/release, 30-day timer)."""
     appliance.refresh_from_db()
     if appliance.registration_state != RS.REGISTERED:
         return False
-    try:
-        answer = exchange(appliance=appliance, kind="authorize", body={"usage": _usage(appliance)}, now=now)
-        licenses = answer.get("licenses") or []
-        if not isinstance(licenses, list):
-            raise AgentError("bad_answer", "Smart Software Manager sent an answer the Smart Agent cannot read.")
-    except AgentError as exc:
-        with transaction.atomic():
-            appliance = _lock(appliance)
-            appliance.last_auth_attempt_at, appliance.last_auth_ok, appliance.last_auth_reason = now, False, exc.reason
-            appliance.next_auth_renewal_at = now + timedelta(hours=24)
-            appliance.exchange = Exchange.NONE
-            _save(appliance)
-            _event(
-                appliance,
-                now=now,
-                kind="authorization.failed",
-                actor=actor,
-                message=f"Renew authorization of the product with Smart Software Manager failed: {exc.reason}",
-            )
-            alert_raise(appliance, kind=AK.AUTHORIZATION_FAILED, now=now, reason=exc.reason)
-        return False
+    outcome = _exchange_outcome(appliance, "authorize", now)
     with transaction.atomic():
-        appliance = _lock(appliance)
-        by_code = {}
-        for item in licenses:
-            try:
-                by_code[license_by_tag(str(item.get("tag"))).code] = str(item.get("status"))
-            except (KeyError, AttributeError):
-                continue
-        for row in _rows(appliance):
-            if not row.requested or row.code not in by_code:
-                continue
-            action = "authorized" if by_code[row.code] == "authorized" else "shortage"
-            if LICENSE.allowed(row.state, action) or _catalogue(appliance)[row.code].is_base:
-                _set_license(appliance, row, action, now)
-        appliance.last_auth_attempt_at, appliance.last_auth_ok, appliance.last_auth_reason = now, True, ""
-        appliance.last_auth_success_at = _parse_dt(answer.get("authorized_at")) or now
-        appliance.auth_expires_at = _parse_dt(answer.get("expires_at")) or now + timedelta(days=90)
-        appliance.next_auth_renewal_at = _parse_dt(answer.get("next_renewal")) or now + timedelta(days=30)
+        return authorize_apply(_lock(appliance), outcome=outcome, now=now, actor=actor)
+
+
+def authorize_apply(appliance: Appliance, *, outcome: dict | AgentError, now: datetime, actor: str = "") -> bool:
+    """Record an authorize exchange's answer (or failure) on the locked
+    appliance: licence states, timers, event and alert. True if authorized.
+    The single exchange and the sweep's batch share it."""
+    licenses = (outcome.get("licenses") or []) if isinstance(outcome, dict) else None
+    if licenses is not None and not isinstance(licenses, list):
+        outcome = AgentError("bad_answer", UNREADABLE_ANSWER)
+    if isinstance(outcome, AgentError):
+        appliance.last_auth_attempt_at, appliance.last_auth_ok, appliance.last_auth_reason = now, False, outcome.reason
+        appliance.next_auth_renewal_at = now + timedelta(hours=24)
         appliance.exchange = Exchange.NONE
-        _resync(appliance, now)
         _save(appliance)
         _event(
             appliance,
             now=now,
-            kind="authorization.succeeded",
+            kind="authorization.failed",
             actor=actor,
-            message="Renew authorization of the product with Smart Software Manager is successful",
+            message=f"Renew authorization of the product with Smart Software Manager failed: {outcome.reason}",
         )
-        alert_raise(appliance, kind=AK.AUTHORIZED, now=now)
+        alert_raise(appliance, kind=AK.AUTHORIZATION_FAILED, now=now, reason=outcome.reason)
+        return False
+    by_code = {}
+    for item in licenses:
+        try:
+            by_code[license_by_tag(str(item.get("tag"))).code] = str(item.get("status"))
+        except (KeyError, AttributeError):
+            continue
+    for row in _rows(appliance):
+        if not row.requested or row.code not in by_code:
+            continue
+        action = "authorized" if by_code[row.code] == "authorized" else "shortage"
+        if LICENSE.allowed(row.state, action) or _catalogue(appliance)[row.code].is_base:
+            _set_license(appliance, row, action, now)
+    appliance.last_auth_attempt_at, appliance.last_auth_ok, appliance.last_auth_reason = now, True, ""
+    appliance.last_auth_success_at = _parse_dt(outcome.get("authorized_at")) or now
+    appliance.auth_expires_at = _parse_dt(outcome.get("expires_at")) or now + timedelta(days=90)
+    appliance.next_auth_renewal_at = _parse_dt(outcome.get("next_renewal")) or now + timedelta(days=30)
+    appliance.exchange = Exchange.NONE
+    _resync(appliance, now)
+    _save(appliance)
+    _event(
+        appliance,
+        now=now,
+        kind="authorization.succeeded",
+        actor=actor,
+        message="Renew authorization of the product with Smart Software Manager is successful",
+    )
+    alert_raise(appliance, kind=AK.AUTHORIZED, now=now)
     return True
 
 
@@ -744,40 +793,44 @@ def renew_id_exchange(*, appliance: Appliance, now: datetime) -> bool:
     appliance.refresh_from_db()
     if appliance.registration_state != RS.REGISTERED:
         return False
-    csr = pki.make_csr(key_pem=appliance.device_key_pem.encode(), common_name=appliance.hostname, udi=appliance.udi)
-    try:
-        answer = exchange(appliance=appliance, kind="renew_id", body={"csr": csr.decode()}, now=now)
-        cert = str(answer["certificate"])
-        info = pki.cert_info(cert.encode())
-    except (AgentError, KeyError, pki.PkiError) as exc:
-        reason = getattr(exc, "reason", "Smart Software Manager sent an answer the Smart Agent cannot read.")
-        with transaction.atomic():
-            appliance = _lock(appliance)
-            appliance.last_id_attempt_at, appliance.last_id_ok, appliance.last_id_reason = now, False, reason
-            appliance.next_id_renewal_at = now + timedelta(hours=24)
-            appliance.exchange = Exchange.NONE
-            _save(appliance)
-            _event(
-                appliance, now=now, kind="id_renewal.failed", message=f"Renewal of the Id certificate failed: {reason}"
-            )
-            alert_raise(appliance, kind=AK.ID_RENEW_FAILED, now=now, reason=reason)
-        return False
+    outcome = _exchange_outcome(appliance, "renew_id", now)
     with transaction.atomic():
-        appliance = _lock(appliance)
-        appliance.id_cert_pem = cert
-        appliance.id_issued_at = now
-        appliance.id_expires_at = _parse_dt(answer.get("registration_expires")) or info.not_after
-        appliance.next_id_renewal_at = now + timedelta(days=180)
-        appliance.last_id_attempt_at, appliance.last_id_ok, appliance.last_id_reason = now, True, ""
+        return renew_id_apply(_lock(appliance), outcome=outcome, now=now)
+
+
+def renew_id_apply(appliance: Appliance, *, outcome: dict | AgentError, now: datetime) -> bool:
+    """Record a renew_id exchange's answer (or failure) on the locked
+    appliance: the new ID certificate, timers, event and alert. True if
+    renewed. The single exchange and the sweep's batch share it."""
+    reason = outcome.reason if isinstance(outcome, AgentError) else None
+    if reason is None:
+        try:
+            cert = str(outcome["certificate"])
+            info = pki.cert_info(cert.encode())
+        except (KeyError, pki.PkiError) as exc:
+            reason = getattr(exc, "reason", UNREADABLE_ANSWER)
+    if reason is not None:
+        appliance.last_id_attempt_at, appliance.last_id_ok, appliance.last_id_reason = now, False, reason
+        appliance.next_id_renewal_at = now + timedelta(hours=24)
         appliance.exchange = Exchange.NONE
         _save(appliance)
-        _event(
-            appliance,
-            now=now,
-            kind="id_renewal.succeeded",
-            message="Renew registration of the product with Smart Software Manager is successful",
-        )
-        alert_raise(appliance, kind=AK.ID_RENEWED, now=now, expires_on=gateway_datetime(appliance.id_expires_at))
+        _event(appliance, now=now, kind="id_renewal.failed", message=f"Renewal of the Id certificate failed: {reason}")
+        alert_raise(appliance, kind=AK.ID_RENEW_FAILED, now=now, reason=reason)
+        return False
+    appliance.id_cert_pem = cert
+    appliance.id_issued_at = now
+    appliance.id_expires_at = _parse_dt(outcome.get("registration_expires")) or info.not_after
+    appliance.next_id_renewal_at = now + timedelta(days=180)
+    appliance.last_id_attempt_at, appliance.last_id_ok, appliance.last_id_reason = now, True, ""
+    appliance.exchange = Exchange.NONE
+    _save(appliance)
+    _event(
+        appliance,
+        now=now,
+        kind="id_renewal.succeeded",
+        message="Renew registration of the product with Smart Software Manager is successful",
+    )
+    alert_raise(appliance, kind=AK.ID_RENEWED, now=now, expires_on=gateway_datetime(appliance.id_expires_at))
     return True
 
 

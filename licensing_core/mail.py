@@ -11,6 +11,7 @@ Mail sent directly through Django (send_mail) with that backend is stored as
 a row too, so every message the lab sends shows in the Mailbox.
 """
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -69,6 +70,34 @@ def mail_render(name: str, context: dict) -> tuple[str, str, str]:
     return subject, text, html
 
 
+@dataclass(frozen=True)
+class MailDraft:
+    """One message to queue: the arguments of `mail_enqueue`."""
+
+    lab: Lab | None
+    lab_time: datetime | None
+    template: str
+    context: dict
+    recipients: list[str]
+    dedupe_key: str
+    sender: str | None = None
+
+    def message(self) -> MailMessage:
+        """The outbox row (rendered, not saved)."""
+        subject, text, html = mail_render(self.template, {**self.context, "lab": self.lab, "lab_time": self.lab_time})
+        return MailMessage(
+            lab=self.lab,
+            lab_time=self.lab_time,
+            dedupe_key=self.dedupe_key,
+            sender=self.sender or settings.DEFAULT_FROM_EMAIL,
+            recipients=list(self.recipients),
+            subject=subject,
+            body_text=text,
+            body_html=html,
+            status=MailStatus.PENDING,
+        )
+
+
 def mail_enqueue(
     *,
     lab: Lab | None,
@@ -81,26 +110,43 @@ def mail_enqueue(
 ) -> MailMessage | None:
     """Queue one message. Returns None when a message with this dedupe key was
     already queued (the same alert falling due twice sends one e-mail)."""
-    if not recipients:
+    return draft_enqueue(MailDraft(lab, lab_time, template, context, recipients, dedupe_key, sender))
+
+
+def draft_enqueue(draft: MailDraft) -> MailMessage | None:
+    """`mail_enqueue` for a draft."""
+    if not draft.recipients:
         return None
-    subject, text, html = mail_render(template, {**context, "lab": lab, "lab_time": lab_time})
+    message = draft.message()
     try:
         with transaction.atomic():
-            message = MailMessage.objects.create(
-                lab=lab,
-                lab_time=lab_time,
-                dedupe_key=dedupe_key,
-                sender=sender or settings.DEFAULT_FROM_EMAIL,
-                recipients=list(recipients),
-                subject=subject,
-                body_text=text,
-                body_html=html,
-                status=MailStatus.PENDING,
-            )
+            message.save(force_insert=True)
     except IntegrityError:
         return None
     outbox_kick()
     return message
+
+
+def mail_enqueue_many(drafts: list[MailDraft]) -> list[MailMessage | None]:
+    """`mail_enqueue` for many messages in two queries: one result per draft,
+    None where there are no recipients or the dedupe key is already queued
+    (in the outbox or earlier in `drafts`). For callers that own the keys
+    they write (the gateway sweep holds a claim on each appliance whose
+    alerts it mails), so no other writer adds one of them meanwhile."""
+    keys = [d.dedupe_key for d in drafts if d.recipients]
+    taken = set(MailMessage.objects.filter(dedupe_key__in=keys).values_list("dedupe_key", flat=True)) if keys else set()
+    out: list[MailMessage | None] = []
+    for draft in drafts:
+        if not draft.recipients or draft.dedupe_key in taken:
+            out.append(None)
+            continue
+        taken.add(draft.dedupe_key)
+        out.append(draft.message())
+    rows = [m for m in out if m is not None]
+    if rows:
+        MailMessage.objects.bulk_create(rows, batch_size=1000)
+        outbox_kick()
+    return out
 
 
 def _kick() -> None:
