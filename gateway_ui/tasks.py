@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db.models import Q
 
 from gateway_ui import services
+from gateway_ui.bulk import chunks, update_returning_pks
 from gateway_ui.clock import appliance_now
 from gateway_ui.models import Appliance, Exchange
 from licensing_core.clock import wall_now
@@ -56,6 +57,24 @@ def exchange_claim(appliance_id: int) -> bool:
 
 def exchange_release(appliance_id: int) -> None:
     Appliance.objects.filter(pk=appliance_id).update(exchange_claimed_until=None)
+
+
+def exchange_claim_many(appliance_ids: list[int], *, lease: timedelta | None = None) -> set[int]:
+    """`exchange_claim` for many appliances in one UPDATE: the ids won.
+    `lease` (default LAB_SWEEP_LEASE_SECONDS) must cover the work, a batch
+    exchange included."""
+    wall = wall_now()
+    until = wall + (lease or _lease())
+    won: set[int] = set()
+    for part in chunks(appliance_ids):
+        free = Appliance.objects.filter(pk__in=part).filter(_free(wall))
+        won.update(update_returning_pks(free, exchange_claimed_until=until))
+    return won
+
+
+def exchange_release_many(appliance_ids: set[int] | list[int]) -> None:
+    for part in chunks(list(appliance_ids)):
+        Appliance.objects.filter(pk__in=part).update(exchange_claimed_until=None)
 
 
 @contextmanager

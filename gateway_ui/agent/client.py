@@ -1,4 +1,5 @@
-"""The Smart Agent's HTTP client (docs/protocol.md): one envelope, one POST."""
+"""The Smart Agent's HTTP client (docs/protocol.md): one envelope, one POST; or, for the
+sweep, many appliances' renewals in batch POSTs (`exchange_many`)."""
 
 from __future__ import annotations
 
@@ -67,18 +68,25 @@ def _proxies(appliance: Appliance) -> dict[str, str] | None:
     return {"http": url, "https": url}
 
 
-def _injected_unreachable(appliance: Appliance) -> bool:
-    """The lab's fault switches (licensing_core.faults), read fresh: a lab
-    manager may have flipped one since this appliance row was loaded. CSSM
-    unreachable cuts Direct transport; transport gateway down cuts the
-    Transport Gateway transport. Either fails like a refused connection, before
-    anything is sent."""
-    lab = Lab.objects.only("faults").filter(pk=appliance.lab_id).first()
+def _lab_faults(lab_id: int) -> Lab | None:
+    """The lab with its fault switches (licensing_core.faults) read fresh: a
+    lab manager may have flipped one since the appliance row was loaded."""
+    return Lab.objects.only("faults").filter(pk=lab_id).first()
+
+
+def _cut(lab: Lab | None, appliance: Appliance) -> bool:
+    """CSSM unreachable cuts Direct transport; transport gateway down cuts the
+    Transport Gateway transport. Either fails like a refused connection,
+    before anything is sent."""
     if lab is None:
         return False
     if appliance.transport_mode == TransportMode.GATEWAY and appliance.transport_url:
         return fault_active(lab, Fault.TRANSPORT_GATEWAY_DOWN)
     return fault_active(lab, Fault.CSSM_UNREACHABLE)
+
+
+def _injected_unreachable(appliance: Appliance) -> bool:
+    return _cut(_lab_faults(appliance.lab_id), appliance)
 
 
 def canonical(envelope: dict[str, Any]) -> bytes:
@@ -100,12 +108,13 @@ def envelope_build(*, appliance: Appliance, kind: str, body: dict, now: datetime
     return envelope
 
 
-def exchange(*, appliance: Appliance, kind: str, body: dict, now: datetime) -> dict[str, Any]:
-    """Send one message and return the 200 answer, or raise AgentError."""
-    envelope = envelope_build(appliance=appliance, kind=kind, body=body, now=now, sign=kind != "register")
-    url = transport_url(appliance)
-    if _injected_unreachable(appliance):
-        raise AgentError("unreachable", f"Unable to reach Smart Software Manager at {url}.")
+def _unreachable(url: str) -> AgentError:
+    return AgentError("unreachable", f"Unable to reach Smart Software Manager at {url}.")
+
+
+def _post(url: str, payload: dict, *, shown_url: str, timeout, proxies) -> tuple[int, dict]:
+    """POST JSON; the status and JSON object answered, or AgentError for a
+    transport failure (reasons name `shown_url`, the URL the agent is set to use)."""
     headers = {"Content-Type": "application/json"}
     request_id = request_id_var.get()
     if request_id is not None:
@@ -113,30 +122,121 @@ def exchange(*, appliance: Appliance, kind: str, body: dict, now: datetime) -> d
     try:
         response = requests.post(
             url,
-            data=json.dumps(envelope),
+            data=json.dumps(payload),
             headers=headers,
-            timeout=settings.SMART_AGENT_HTTP_TIMEOUT,
-            proxies=_proxies(appliance),
+            timeout=timeout,
+            proxies=proxies,
             allow_redirects=False,
         )
     except requests.Timeout:
-        raise AgentError("unreachable", f"Communication with Smart Software Manager timed out ({url}).") from None
+        raise AgentError("unreachable", f"Communication with Smart Software Manager timed out ({shown_url}).") from None
     except requests.RequestException:
-        raise AgentError("unreachable", f"Unable to reach Smart Software Manager at {url}.") from None
+        raise _unreachable(shown_url) from None
     if response.status_code >= 500:
         raise AgentError(
-            "unreachable", f"Smart Software Manager at {url} is unavailable (HTTP {response.status_code})."
+            "unreachable", f"Smart Software Manager at {shown_url} is unavailable (HTTP {response.status_code})."
         )
     try:
         data = response.json()
     except ValueError:
         data = None
     if not isinstance(data, dict):
-        raise AgentError(
-            "unreachable", f"{url} did not answer as a Smart Software Manager (HTTP {response.status_code})."
-        )
-    if response.status_code == 200 and data.get("status") == "ok":
+        raise _not_cssm(shown_url, response.status_code)
+    return response.status_code, data
+
+
+def _not_cssm(url: str, status: int) -> AgentError:
+    return AgentError("unreachable", f"{url} did not answer as a Smart Software Manager (HTTP {status}).")
+
+
+def _answer(status: int, data: dict) -> dict:
+    """The answer to one message: the data if accepted, else the refusal raised."""
+    if status == 200 and data.get("status") == "ok":
         return data
     code = str(data.get("code") or "bad_request")
     message = data.get("message") if isinstance(data.get("message"), str) else ""
     raise AgentError(code, message or REFUSAL_MESSAGES.get(code, f"Smart Software Manager refused: {code}."))
+
+
+def exchange(*, appliance: Appliance, kind: str, body: dict, now: datetime) -> dict[str, Any]:
+    """Send one message and return the 200 answer, or raise AgentError."""
+    envelope = envelope_build(appliance=appliance, kind=kind, body=body, now=now, sign=kind != "register")
+    url = transport_url(appliance)
+    if _injected_unreachable(appliance):
+        raise _unreachable(url)
+    status, data = _post(
+        url, envelope, shown_url=url, timeout=settings.SMART_AGENT_HTTP_TIMEOUT, proxies=_proxies(appliance)
+    )
+    return _answer(status, data)
+
+
+# --- Many appliances' messages in one POST -------------------------------------------------------
+
+BATCH_PATH = "/licservice/license/batch"
+BATCH_MAX = 1000
+BATCH_KINDS = ("authorize", "renew_id")
+# How long the agent waits for a batch: its timeout for one exchange plus
+# this much per message (the CSSM handles each in milliseconds; this is the
+# margin for a loaded one). A CSSM that does not answer at all costs the
+# batch this long, as it would have cost the messages one timeout each.
+BATCH_SECONDS_PER_MESSAGE = 0.25
+
+
+def batchable(appliance: Appliance) -> bool:
+    """Direct transport without a proxy: its messages can share a batch POST."""
+    direct = not (appliance.transport_mode == TransportMode.GATEWAY and appliance.transport_url)
+    return direct and not appliance.proxy_host
+
+
+def batch_timeout(messages: int) -> tuple[float, float]:
+    """(connect, read) timeout of a batch POST of this many messages."""
+    timeout = settings.SMART_AGENT_HTTP_TIMEOUT
+    return timeout, timeout + messages * BATCH_SECONDS_PER_MESSAGE
+
+
+def exchange_many(messages: list[tuple[Appliance, str, dict, datetime]]) -> list[dict[str, Any] | AgentError]:
+    """Send (appliance, kind, body, now) messages of one lab's `batchable`
+    appliances, kinds in BATCH_KINDS, and return for each what `exchange`
+    would have returned (the answer) or raised (the AgentError), in order.
+
+    They go in batch POSTs of up to BATCH_MAX messages (docs/protocol.md),
+    each envelope signed by its own device key. CSSM unreachable fails every
+    message before anything is sent, as it fails a single exchange. CSSM
+    slow is the caller's to honour: a batch would wait its delay once, where
+    single exchanges each wait it against their own timeout (the sweep sends
+    one by one while it is on)."""
+    if not messages:
+        return []
+    labs = {appliance.lab_id for appliance, *_ in messages}
+    if len(labs) != 1 or not all(batchable(a) and kind in BATCH_KINDS for a, kind, *_ in messages):
+        raise ValueError("exchange_many takes authorize and renew_id messages of one lab, Direct without proxy.")
+    lab = _lab_faults(labs.pop())
+    envelopes = [
+        envelope_build(appliance=a, kind=kind, body=body, now=now, sign=True) for a, kind, body, now in messages
+    ]
+    url = transport_url(messages[0][0])  # the URL the agents are set to use, for the reasons
+    if _cut(lab, messages[0][0]):
+        return [_unreachable(url) for _ in messages]
+    batch_url = settings.CSSM_BASE_URL.rstrip("/") + BATCH_PATH
+    slug = messages[0][0].lab.slug
+    results: list[dict[str, Any] | AgentError] = []
+    for start in range(0, len(envelopes), BATCH_MAX):
+        part = envelopes[start : start + BATCH_MAX]
+        payload = {"protocol": PROTOCOL, "lab": slug, "messages": part}
+        try:
+            status, data = _post(batch_url, payload, shown_url=url, timeout=batch_timeout(len(part)), proxies=None)
+            _answer(status, data)  # a refusal of the whole batch is every message's
+            answers = data.get("answers")
+            if not isinstance(answers, list) or len(answers) != len(part):
+                raise _not_cssm(url, status)
+        except AgentError as exc:
+            results += [AgentError(exc.code, exc.reason) for _ in part]
+            continue
+        for answer in answers:
+            try:
+                if not isinstance(answer, dict):
+                    raise _not_cssm(url, status)
+                results.append(_answer(200, answer))
+            except AgentError as exc:
+                results.append(exc)
+    return results
