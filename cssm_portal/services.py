@@ -41,6 +41,7 @@ from cssm_portal.models import (
     UsageStatus,
     VirtualAccount,
 )
+from cssm_portal.restricted import restricted_split
 from licensing_core import catalogue, codes, pki, schedules
 from licensing_core.alerts import CssmAlertType
 from licensing_core.events import event_record
@@ -433,7 +434,7 @@ def instance_renew_id(*, instance: ProductInstance, csr_pem: str, now: datetime)
 @transaction.atomic
 def instance_authorize(*, instance: ProductInstance, usage: list[tuple[str, int]], now: datetime) -> list[dict]:
     va = instance.virtual_account
-    answer: list[dict] = []
+    usage, answer = restricted_split(instance=instance, usage=usage, now=now)  # export-restricted: not authorized
     valid: dict[str, int] = {}
     for tag, count in usage:
         try:

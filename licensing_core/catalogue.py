@@ -25,6 +25,11 @@ class License:
     entitlement_tag: str  # regid.2017-05.com.cisco.<P>_<code>,1.0_<uuid>
     sku: str  # CSSM "License SKU" column, e.g. "ESA-AMP-LIC="
     is_base: bool = False  # product base licence: requested by default, never released
+    # Export-controlled functionality: authorized only for products registered with a token
+    # that allows it (cssm_portal.restricted). INFERRED: the sources name no restricted ESA/SMA
+    # licence; encryption is what the Cisco export-control flag governs (domain-notes §5.2 token
+    # checkbox, §6.2 register answer), so PXE Encryption is the one marked.
+    export_restricted: bool = False
 
 
 def _tag(product: str, code: str, uuid: str) -> str:
@@ -32,8 +37,8 @@ def _tag(product: str, code: str, uuid: str) -> str:
     return f"regid.2017-05.com.cisco.{product}_{code},1.0_{uuid}"
 
 
-def _esa(code: str, name: str, sku: str, uuid: str, *, base: bool = False) -> License:
-    return License(code, name, "ESA", _tag("ESA", code, uuid), sku, base)
+def _esa(code: str, name: str, sku: str, uuid: str, *, base: bool = False, restricted: bool = False) -> License:
+    return License(code, name, "ESA", _tag("ESA", code, uuid), sku, base, restricted)
 
 
 def _sma(code: str, name: str, sku: str, uuid: str, *, base: bool = False) -> License:
@@ -97,6 +102,7 @@ ESA_LICENSES: tuple[License, ...] = (
         "Email Security Appliance PXE Encryption",
         "ESA-PXE-LIC=",
         "4c4cd4e7-48db-5864-b990-f4b8dd7f68e9",
+        restricted=True,
     ),
     _esa(
         "ims",

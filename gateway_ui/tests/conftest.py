@@ -34,7 +34,7 @@ def make_token(demo_lab):
             description="test",
             expire_days=expire_days,
             max_uses=max_uses,
-            export_controlled=False,
+            export_controlled=True,  # as the guide's step 2 says: esa1's PXE Encryption is export-controlled
             now=lab_now(demo_lab),
         )
         return token.value

@@ -222,10 +222,12 @@ class Builder:
 
     # --- portal --------------------------------------------------------------------------------
     def token(self, *, va: str = "ESA", expire_days: int = 30, max_uses: int | None = None,
-              description: str = "Scenario", domain: str = "example.com") -> str:  # fmt: skip
+              description: str = "Scenario", domain: str = "example.com",
+              export_controlled: bool = True) -> str:  # fmt: skip
+        # The guide's step 2 checks "Allow export-controlled functionality" (esa1's PXE Encryption needs it).
         token = cssm.token_create(
             va=self.va(va, domain), actor="sa-admin", description=description, expire_days=expire_days,
-            max_uses=max_uses, export_controlled=False, now=self.now(),
+            max_uses=max_uses, export_controlled=export_controlled, now=self.now(),
         )  # fmt: skip
         return token.value
 
