@@ -4,6 +4,7 @@ from django.urls import include, path
 
 from config import views
 from cssm_portal.agent_api import smart_agent_endpoint
+from cssm_portal.agent_batch import smart_agent_batch_endpoint
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
@@ -14,5 +15,11 @@ urlpatterns = [
     path("appliance/", include("gateway_ui.urls")),
     path("licservice/license", smart_agent_endpoint, name="smart_agent_direct"),
     path("Transportgateway/services/DeviceRequestHandler", smart_agent_endpoint, name="smart_agent_gateway"),
+    path("licservice/license/batch", smart_agent_batch_endpoint, name="smart_agent_direct_batch"),
+    path(
+        "Transportgateway/services/DeviceRequestHandler/batch",
+        smart_agent_batch_endpoint,
+        name="smart_agent_gateway_batch",
+    ),
     path("", include("labs.urls")),
 ]

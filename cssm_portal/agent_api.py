@@ -51,17 +51,32 @@ def canonical(envelope: dict) -> bytes:
     return json.dumps(unsigned, sort_keys=True, separators=(",", ":")).encode()
 
 
-def _parse_envelope(request) -> dict:
-    if len(request.body) > MAX_BODY:
-        raise AgentRefusal("bad_request", "The message is larger than 64 KiB.", 413)
+def _parse_json(request, *, max_body: int, too_large: str):
+    # Read the stream, not request.body: a batch may exceed DATA_UPLOAD_MAX_MEMORY_SIZE.
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    raw = b"" if declared > max_body else request.read(max_body + 1)
+    if declared > max_body or len(raw) > max_body:
+        raise AgentRefusal("bad_request", too_large, 413)
     if request.content_type != "application/json":
         raise _bad("The message must be sent as application/json.")
     try:
-        envelope = json.loads(request.body)
-    except (ValueError, UnicodeDecodeError):
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise _bad("The message is not valid JSON.") from None
-    if not isinstance(envelope, dict):
+    if not isinstance(data, dict):
         raise _bad("The message must be a JSON object.")
+    return data
+
+
+def _parse_envelope(request) -> dict:
+    return check_envelope(_parse_json(request, max_body=MAX_BODY, too_large="The message is larger than 64 KiB."))
+
+
+def check_envelope(envelope: dict) -> dict:
+    """Check an envelope's fields (docs/protocol.md); adds the parsed `_sent_at`."""
     if envelope.get("protocol") != PROTOCOL:
         raise _bad(f"Unsupported protocol; expected {PROTOCOL}.")
     _str(envelope, "lab", max_len=60)
@@ -102,18 +117,20 @@ def smart_agent_endpoint(request):
     try:
         return JsonResponse({"status": "ok", **_dispatch(lab=lab, envelope=envelope, now=now)})
     except AgentRefusal as refusal:
-        event_record(
-            lab=lab,
-            at=now,
-            side=EventSide.CSSM,
-            kind="cssm.agent.refused",
-            message=f"{envelope['type']} from {envelope['udi']} refused ({refusal.code}): {refusal.message}",
-            subject_name=envelope["udi"][:255],
-        )
+        event_record(lab=lab, at=now, side=EventSide.CSSM, **refused_event(envelope, refusal))
         return _refuse(refusal.code, refusal.message, refusal.status)
 
 
-def _dispatch(*, lab: Lab, envelope: dict, now: datetime) -> dict:
+def refused_event(envelope: dict, refusal: AgentRefusal) -> dict:
+    """The fields of the Event Log row of a refused message."""
+    return {
+        "kind": "cssm.agent.refused",
+        "message": f"{envelope['type']} from {envelope['udi']} refused ({refusal.code}): {refusal.message}",
+        "subject_name": envelope["udi"][:255],
+    }
+
+
+def check_clock(envelope: dict, now: datetime) -> None:
     skew = abs(envelope["_sent_at"] - now)
     if skew > schedules.CLOCK_SKEW_TOLERANCE:
         minutes = int(skew.total_seconds() // 60)
@@ -124,32 +141,19 @@ def _dispatch(*, lab: Lab, envelope: dict, now: datetime) -> dict:
             "settings (NTP) and try again.",
             403,
         )
+
+
+def _dispatch(*, lab: Lab, envelope: dict, now: datetime) -> dict:
+    check_clock(envelope, now)
     kind, body, udi = envelope["type"], envelope["body"], envelope["udi"]
     if kind == "register":
         return _register(lab=lab, envelope=envelope, body=body, udi=udi, now=now)
     instance = _authenticate(lab=lab, envelope=envelope, now=now)
     if kind == "renew_id":
-        cert, expires = services.instance_renew_id(instance=instance, csr_pem=_str(body, "csr", max_len=8000), now=now)
-        return {"certificate": cert, "registration_expires": expires.isoformat()}
+        return renew_id(instance=instance, body=body, now=now)
     if kind == "authorize":
-        usage = body.get("usage")
-        if not isinstance(usage, list) or len(usage) > 100:
-            raise _bad("usage must be a list of {tag, count}.")
-        rows = []
-        for item in usage:
-            if not isinstance(item, dict) or not isinstance(item.get("tag"), str):
-                raise _bad("Every usage entry needs a tag and a count.")
-            count = item.get("count")
-            if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= 1_000_000:
-                raise _bad("Every usage count must be a whole number of 0 or more.")
-            rows.append((item["tag"], count))
-        licenses = services.instance_authorize(instance=instance, usage=rows, now=now)
-        return {
-            "authorized_at": now.isoformat(),
-            "expires_at": (now + schedules.AUTH_EXPIRY).isoformat(),
-            "next_renewal": (now + schedules.AUTH_RENEW_INTERVAL).isoformat(),
-            "licenses": licenses,
-        }
+        licenses = services.instance_authorize(instance=instance, usage=usage_rows(body), now=now)
+        return authorized(licenses, now)
     if kind == "deregister":
         services.instance_deregister(instance=instance, now=now)
         return {}
@@ -167,6 +171,37 @@ def _dispatch(*, lab: Lab, envelope: dict, now: datetime) -> dict:
         clean.append({"tag": item["tag"], "count": count, "classic_feature": str(item.get("classic_feature", ""))})
     deposited = services.dlc_deposit(instance=instance, licenses=clean, now=now)
     return {"conversion": "success", "deposited": deposited}
+
+
+def renew_id(*, instance: ProductInstance, body: dict, now: datetime) -> dict:
+    cert, expires = services.instance_renew_id(instance=instance, csr_pem=_str(body, "csr", max_len=8000), now=now)
+    return {"certificate": cert, "registration_expires": expires.isoformat()}
+
+
+def usage_rows(body: dict) -> list[tuple[str, int]]:
+    """The (tag, count) pairs of an authorize body."""
+    usage = body.get("usage")
+    if not isinstance(usage, list) or len(usage) > 100:
+        raise _bad("usage must be a list of {tag, count}.")
+    rows = []
+    for item in usage:
+        if not isinstance(item, dict) or not isinstance(item.get("tag"), str):
+            raise _bad("Every usage entry needs a tag and a count.")
+        count = item.get("count")
+        if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= 1_000_000:
+            raise _bad("Every usage count must be a whole number of 0 or more.")
+        rows.append((item["tag"], count))
+    return rows
+
+
+def authorized(licenses: list[dict], now: datetime) -> dict:
+    """The answer to an accepted authorize message."""
+    return {
+        "authorized_at": now.isoformat(),
+        "expires_at": (now + schedules.AUTH_EXPIRY).isoformat(),
+        "next_renewal": (now + schedules.AUTH_RENEW_INTERVAL).isoformat(),
+        "licenses": licenses,
+    }
 
 
 def _register(*, lab: Lab, envelope: dict, body: dict, udi: str, now: datetime) -> dict:
@@ -214,6 +249,20 @@ def _authenticate(*, lab: Lab, envelope: dict, now: datetime) -> ProductInstance
         .filter(lab=lab, udi=envelope["udi"])
         .first()
     )
+    trust = lab_trust(lab=lab, now=now)
+    verify(instance=instance, envelope=envelope, ca_cert_pem=bytes(trust.ca_cert_pem), now=now)
+    if envelope["type"] != "deregister":
+        services.instance_touch(instance=instance, nonce=envelope["nonce"], now=now)
+    return instance
+
+
+def verify(
+    *, instance: ProductInstance | None, envelope: dict, ca_cert_pem: bytes, now: datetime, checked: dict | None = None
+) -> None:
+    """Refuse a signed message unless it comes from a known instance whose ID
+    certificate the lab CA issued and is valid now, is signed by that
+    certificate's key, and carries a nonce not seen before. `checked` caches
+    the certificate check per certificate text (the batch endpoint)."""
     if instance is None or not instance.certificate_pem:
         raise AgentRefusal(
             "unknown_instance",
@@ -224,15 +273,19 @@ def _authenticate(*, lab: Lab, envelope: dict, now: datetime) -> ProductInstance
     signature = envelope.get("signature")
     if not isinstance(signature, str) or not signature:
         raise AgentRefusal("signature_invalid", "The message is not signed.", 403)
-    trust = lab_trust(lab=lab, now=now)
-    try:
-        pki.verify_certificate(
-            ca_cert_pem=bytes(trust.ca_cert_pem), cert_pem=instance.certificate_pem.encode(), now=now
-        )
-    except pki.PkiError as exc:
-        if "expired" in exc.reason:
-            raise AgentRefusal("certificate_expired", exc.reason + " Register the product again.", 403) from None
-        raise AgentRefusal("signature_invalid", exc.reason, 403) from None
+    checked = {} if checked is None else checked
+    if instance.certificate_pem not in checked:
+        try:
+            pki.verify_certificate(ca_cert_pem=ca_cert_pem, cert_pem=instance.certificate_pem.encode(), now=now)
+            checked[instance.certificate_pem] = None
+        except pki.PkiError as exc:
+            if "expired" in exc.reason:
+                refusal = AgentRefusal("certificate_expired", exc.reason + " Register the product again.", 403)
+            else:
+                refusal = AgentRefusal("signature_invalid", exc.reason, 403)
+            checked[instance.certificate_pem] = refusal
+    if checked[instance.certificate_pem] is not None:
+        raise checked[instance.certificate_pem]
     unsigned = {k: v for k, v in envelope.items() if k != "_sent_at"}
     try:
         pki.verify_signature(cert_pem=instance.certificate_pem.encode(), data=canonical(unsigned), signature=signature)
@@ -240,6 +293,3 @@ def _authenticate(*, lab: Lab, envelope: dict, now: datetime) -> ProductInstance
         raise AgentRefusal("signature_invalid", exc.reason, 403) from None
     if envelope["nonce"] in (instance.recent_nonces or []):
         raise AgentRefusal("replayed", "This message was already received (repeated nonce).", 409)
-    if envelope["type"] != "deregister":
-        services.instance_touch(instance=instance, nonce=envelope["nonce"], now=now)
-    return instance

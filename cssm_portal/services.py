@@ -44,8 +44,9 @@ from cssm_portal.models import (
 from cssm_portal.restricted import restricted_split
 from licensing_core import catalogue, codes, pki, schedules
 from licensing_core.alerts import CssmAlertType
+from licensing_core.context import request_id_var
 from licensing_core.events import event_record
-from licensing_core.models import EventSide, Lab
+from licensing_core.models import Event, EventSide, Lab
 from licensing_core.trust import certificate_authority, lab_trust
 
 
@@ -435,6 +436,23 @@ def instance_renew_id(*, instance: ProductInstance, csr_pem: str, now: datetime)
 def instance_authorize(*, instance: ProductInstance, usage: list[tuple[str, int]], now: datetime) -> list[dict]:
     va = instance.virtual_account
     usage, answer = restricted_split(instance=instance, usage=usage, now=now)  # export-restricted: not authorized
+    valid = _valid_usage(instance=instance, usage=usage, answer=answer)
+    rows = {u.tag: u for u in instance.usage.all()}
+    previous = {t: u.count for t, u in rows.items()}
+    now_using = {t: c for t, c in valid.items() if c > 0}
+    ok = _usage_write(instance=instance, rows=rows, now_using=now_using, tags=set(valid), now=now)
+    answer += _authorized_answer(now_using, ok)
+    Event.objects.bulk_create(
+        _authorized_events(instance=instance, previous=previous, now_using=now_using, ok=ok, now=now)
+    )
+    # Insufficient Licenses for the tags touched; this instance's Failed to Connect / Renew.
+    scope = Scope(pools={(va.pk, t) for t in set(valid) | set(previous)}, piids={str(instance.piid)})
+    alerts_refresh_scope(smart_account=va.smart_account, scope=scope, now=now)
+    return answer
+
+
+def _valid_usage(*, instance: ProductInstance, usage: list[tuple[str, int]], answer: list[dict]) -> dict[str, int]:
+    """{tag: count} of the licences this product may use; the others answered invalid_tag."""
     valid: dict[str, int] = {}
     for tag, count in usage:
         try:
@@ -446,44 +464,197 @@ def instance_authorize(*, instance: ProductInstance, usage: list[tuple[str, int]
             answer.append({"tag": tag, "status": "invalid_tag", "display_name": lic.name})
             continue
         valid[tag] = valid.get(tag, 0) + count
-    rows = {u.tag: u for u in instance.usage.all()}
-    previous = {t: u.count for t, u in rows.items()}
-    now_using = {t: c for t, c in valid.items() if c > 0}
-    ok = _usage_write(instance=instance, rows=rows, now_using=now_using, tags=set(valid), now=now)
-    for tag in now_using:
-        answer.append(
-            {
-                "tag": tag,
-                "status": "authorized" if ok.get(tag, False) else "out_of_compliance",
-                "display_name": license_name(tag),
-            }
-        )
-    if now_using != previous:
-        _event(
-            lab=instance.lab,
-            now=now,
-            kind="cssm.instance.usage",
-            message=f'Product instance "{instance.name}" now uses '
-            + (", ".join(f"{c} {license_name(t)}" for t, c in sorted(now_using.items())) or "no licenses")
-            + ".",
-            va=va,
-            instance=instance,
-            old=previous,
-            new=now_using,
-        )
-    _event(
-        lab=instance.lab,
-        now=now,
-        kind="cssm.instance.authorized",
-        message=f'Product instance "{instance.name}" renewed its authorization'
-        + ("." if all(ok.get(t, True) for t in now_using) else "; some licenses are out of compliance."),
-        va=va,
-        instance=instance,
+    return valid
+
+
+def _authorized_answer(now_using: dict[str, int], ok: dict[str, bool]) -> list[dict]:
+    return [
+        {
+            "tag": tag,
+            "status": "authorized" if ok.get(tag, False) else "out_of_compliance",
+            "display_name": license_name(tag),
+        }
+        for tag in now_using
+    ]
+
+
+def _event_row(*, instance: ProductInstance, kind: str, message: str, now: datetime, old=None, new=None) -> Event:
+    """An unsaved CSSM event row about `instance` (as _event writes it), for bulk_create."""
+    return Event(
+        lab_id=instance.lab_id,
+        at=now,
+        side=EventSide.CSSM,
+        kind=kind,
+        message=message,
+        smart_account_id=instance.virtual_account.smart_account_id,
+        virtual_account_id=instance.virtual_account_id,
+        product_instance_id=instance.pk,
+        subject_name=instance.name,
+        old=old,
+        new=new,
+        request_id=request_id_var.get(),
     )
-    # Insufficient Licenses for the tags touched; this instance's Failed to Connect / Renew.
-    scope = Scope(pools={(va.pk, t) for t in set(valid) | set(previous)}, piids={str(instance.piid)})
-    alerts_refresh_scope(smart_account=va.smart_account, scope=scope, now=now)
-    return answer
+
+
+def _authorized_events(*, instance, previous: dict, now_using: dict, ok: dict, now: datetime) -> list[Event]:
+    rows = []
+    if now_using != previous:
+        rows.append(
+            _event_row(
+                instance=instance,
+                kind="cssm.instance.usage",
+                message=f'Product instance "{instance.name}" now uses '
+                + (", ".join(f"{c} {license_name(t)}" for t, c in sorted(now_using.items())) or "no licenses")
+                + ".",
+                now=now,
+                old=previous,
+                new=now_using,
+            )
+        )
+    rows.append(
+        _event_row(
+            instance=instance,
+            kind="cssm.instance.authorized",
+            message=f'Product instance "{instance.name}" renewed its authorization'
+            + ("." if all(ok.get(t, True) for t in now_using) else "; some licenses are out of compliance."),
+            now=now,
+        )
+    )
+    return rows
+
+
+@transaction.atomic
+def instances_authorize(
+    *, items: list[tuple[ProductInstance, list[tuple[str, int]]]], now: datetime
+) -> list[list[dict]]:
+    """instance_authorize for many renewals at once (the batch endpoint): the same
+    answers, rows, events and alerts as authorizing them one after the other, in
+    order, with a fixed number of queries — usage read once, only changed usage
+    rows written, one in_use update for every pool, verdicts replayed in memory,
+    events bulk-created, one targeted alert refresh per Smart Account."""
+    if not items:
+        return []
+    rows: dict[int, dict[str, LicenseUsage]] = defaultdict(dict)
+    for u in LicenseUsage.objects.filter(instance_id__in={inst.pk for inst, _ in items}):
+        rows[u.instance_id][u.tag] = u
+    current = {pk: {t: u.count for t, u in r.items()} for pk, r in rows.items()}
+    # Pass 1, in message order: what each renewal makes its instance use.
+    plans = []
+    deltas: dict[tuple[int, str], int] = defaultdict(int)
+    keys: set[tuple[int, str]] = set()
+    for inst, (usage, answer) in zip((i for i, _ in items), _restricted_many(items, now), strict=True):
+        valid = _valid_usage(instance=inst, usage=usage, answer=answer)
+        previous = current.get(inst.pk, {})
+        now_using = {t: c for t, c in valid.items() if c > 0}
+        va_id = inst.virtual_account_id
+        for t in set(now_using) | set(previous):
+            deltas[(va_id, t)] += now_using.get(t, 0) - previous.get(t, 0)
+        tags = set(valid) | set(previous)
+        keys |= {(va_id, t) for t in tags}
+        plans.append((inst, answer, previous, now_using, tags))
+        current[inst.pk] = now_using
+    pools = pools_change(keys=keys, deltas=deltas)
+    # Pass 2: each renewal's verdicts as they were at its turn.
+    running = {k: p.in_use - deltas.get(k, 0) for k, p in pools.items()}
+    flag = {k: p.in_compliance for k, p in pools.items()}
+    answers, events = [], []
+    for inst, answer, previous, now_using, tags in plans:
+        ok = {}
+        for t in tags:
+            k = (inst.virtual_account_id, t)
+            if k not in pools:
+                continue
+            running[k] += now_using.get(t, 0) - previous.get(t, 0)
+            ok[t] = flag[k] = running[k] <= pool_effective(pools[k], now)
+        answers.append(answer + _authorized_answer(now_using, ok))
+        events += _authorized_events(instance=inst, previous=previous, now_using=now_using, ok=ok, now=now)
+    # The rows as the last renewal of each instance left them; statuses carry the final verdicts.
+    va_ids = {inst.pk: inst.virtual_account_id for inst, _ in items}
+    _usage_rows_sync(rows=rows, current=current, va_ids=va_ids, pools=pools, flag=flag)
+    Event.objects.bulk_create(events)
+    scopes: dict[int, Scope] = defaultdict(Scope)
+    accounts = {}
+    for inst, _, _, _, tags in plans:
+        sa = inst.virtual_account.smart_account
+        accounts[sa.pk] = sa
+        scopes[sa.pk].add(Scope(pools={(inst.virtual_account_id, t) for t in tags}, piids={str(inst.piid)}))
+    for sa_id, scope in scopes.items():
+        alerts_refresh_scope(smart_account=accounts[sa_id], scope=scope, now=now)
+    return answers
+
+
+def _restricted_many(items, now: datetime) -> list[tuple[list[tuple[str, int]], list[dict]]]:
+    """restricted_split for each renewal, in bulk: an instance that requests an
+    export-restricted licence anywhere in the batch goes through restricted_split
+    message by message (it raises and clears alerts in order); for the others
+    the split is the usage itself and their restricted alerts are cleared in
+    one UPDATE per Smart Account, as restricted_split would clear them."""
+    from cssm_portal.event_alerts import alerts_clear
+    from cssm_portal.restricted import _key
+
+    def restricted(inst) -> set[str]:
+        if inst.export_controlled:
+            return set()
+        return {lic.entitlement_tag for lic in catalogue.licenses_for(inst.product) if lic.export_restricted}
+
+    one_by_one = {inst.pk for inst, usage in items if any(t in restricted(inst) and c > 0 for t, c in usage)}
+    out = []
+    clear: dict[int, list[str]] = defaultdict(list)
+    accounts = {}
+    for inst, usage in items:
+        tags = restricted(inst)
+        if inst.pk in one_by_one:
+            out.append(restricted_split(instance=inst, usage=usage, now=now))
+            continue
+        if tags:
+            sa = inst.virtual_account.smart_account
+            accounts[sa.pk] = sa
+            clear[sa.pk] += [_key(inst, t) for t in sorted(tags)]
+        out.append((usage, []))
+    for sa_id, keys in clear.items():
+        alerts_clear(smart_account=accounts[sa_id], keys=keys, now=now)
+    return out
+
+
+def _usage_rows_sync(*, rows, current, va_ids, pools, flag) -> None:
+    """Write the usage rows from `rows` (as read) to `current` ({instance id:
+    {tag: count}}) in bulk — only what changed — and the verdicts in `flag`
+    ((virtual account id, tag) -> bool) where they differ from the pools'."""
+    gone = [u.pk for pk, r in rows.items() for t, u in r.items() if t not in current.get(pk, {})]
+    if gone:
+        LicenseUsage.objects.filter(pk__in=gone).delete()
+    changed, new = [], []
+    for pk, using in current.items():
+        for t, c in using.items():
+            u = rows.get(pk, {}).get(t)
+            if u is None:
+                new.append((pk, t, c))
+            elif u.count != c:
+                u.count = c
+                changed.append(u)
+    if changed:
+        LicenseUsage.objects.bulk_update(changed, ["count"])
+    flips = {k: f for k, f in flag.items() if f != pools[k].in_compliance}
+    for fine in (True, False):
+        keys = [k for k, f in flips.items() if f is fine]
+        if not keys:
+            continue
+        LicenseUsage.objects.filter(_pairs(keys, "instance__virtual_account_id")).exclude(
+            status=UsageStatus.RESERVED
+        ).update(status=UsageStatus.AUTHORIZED if fine else UsageStatus.OUT_OF_COMPLIANCE)
+        LicensePool.objects.filter(pk__in=[pools[k].pk for k in keys]).update(in_compliance=fine)
+        for k in keys:
+            pools[k].in_compliance = fine
+    if new:
+        LicenseUsage.objects.bulk_create(
+            LicenseUsage(
+                instance_id=pk,
+                tag=t,
+                count=c,
+                status=UsageStatus.AUTHORIZED if flag.get((va_ids[pk], t), False) else UsageStatus.OUT_OF_COMPLIANCE,
+            )
+            for pk, t, c in new
+        )
 
 
 def _usage_write(
