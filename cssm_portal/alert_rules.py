@@ -88,8 +88,24 @@ class Scope:
         return bool(self.pools or self.serials or self.piids)
 
 
+class _Vas(dict):
+    """The account's virtual accounts by id, read on first use: a refresh with
+    nothing to raise (most renewals) does not read them."""
+
+    def __init__(self, smart_account: SmartAccount):
+        super().__init__()
+        self.smart_account = smart_account
+
+    def __missing__(self, va_id: int):
+        if not self:
+            self.update({va.pk: va for va in self.smart_account.virtual_accounts.all()})
+        if va_id not in self:
+            raise KeyError(va_id)
+        return self.get(va_id)
+
+
 def _vas(smart_account: SmartAccount) -> dict:
-    return {va.pk: va for va in smart_account.virtual_accounts.all()}
+    return _Vas(smart_account)
 
 
 # --- the rules -----------------------------------------------------------------------------------
@@ -103,8 +119,12 @@ def _pool_rules(smart_account, pools, vas, now: datetime) -> Desired:
     out: Desired = {}
     expired_terms = []
     for p in pools:
-        va = vas[p.virtual_account_id]
         have = pool_effective(p, now)
+        term = p.license_type == LicenseType.TERM and p.end_date and p.purchased != 0
+        days = schedules.current_expiry_warning(p.end_date, now=now) if term else None
+        if p.in_use <= have and days is None:
+            continue  # no rule holds (the virtual account is not even read)
+        va = vas[p.virtual_account_id]
         if p.in_use > have:
             out[f"insufficient:{va.pk}:{p.tag}"] = (
                 T.INSUFFICIENT_LICENSES,
@@ -112,10 +132,7 @@ def _pool_rules(smart_account, pools, vas, now: datetime) -> Desired:
                 f'The Virtual Account "{va.name}" has a shortage of {license_name(p.tag)} '
                 f"({p.in_use} in use, {have} purchased).",
             )
-        if p.license_type != LicenseType.TERM or not p.end_date or p.purchased == 0:
-            continue
-        days = schedules.current_expiry_warning(p.end_date, now=now)
-        stamp = p.end_date.isoformat()
+        stamp = p.end_date.isoformat() if term else ""
         if days == 0:
             out[f"expired:{va.pk}:{p.tag}:{stamp}"] = (
                 T.LICENSES_EXPIRED,
@@ -202,8 +219,10 @@ def _duplicate_rules(instances, vas, serials: Iterable[str] | None = None) -> De
         instances = instances.filter(serial__in=list(serials))
     shared = instances.order_by().values("serial").annotate(n=Count("pk")).filter(n__gt=1).values("serial")
     groups: dict[str, list] = defaultdict(list)
-    for serial, name, va_id in instances.filter(serial__in=shared).order_by("serial", "name", "pk").values_list(
-        "serial", "name", "virtual_account_id"
+    for serial, name, va_id in (
+        instances.filter(serial__in=shared)
+        .order_by("serial", "name", "pk")
+        .values_list("serial", "name", "virtual_account_id")
     ):
         groups[serial].append((name, va_id))
     return {

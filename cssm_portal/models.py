@@ -213,6 +213,8 @@ class ProductInstance(models.Model):
     class Meta:
         ordering = ["name", "id"]
         constraints = [models.UniqueConstraint(fields=["lab", "udi"], name="one_instance_per_udi")]
+        # Duplicate Licenses is checked for one serial at each registration.
+        indexes = [models.Index(fields=["lab", "serial"], name="pi_lab_serial_idx")]
 
     def __str__(self) -> str:
         return self.name

@@ -300,8 +300,8 @@ class Registered:
     ca_certificate: str
 
 
-def _issue(*, lab: Lab, csr_pem: str, udi: str, now: datetime) -> tuple[str, datetime]:
-    trust = lab_trust(lab=lab, now=now)
+def _issue(*, lab: Lab, csr_pem: str, udi: str, now: datetime, trust=None) -> tuple[str, datetime]:
+    trust = trust or lab_trust(lab=lab, now=now)
     try:
         cert = pki.issue_id_certificate(ca=certificate_authority(trust), csr_pem=csr_pem.encode(), now=now)
     except PkiError as exc:
@@ -367,7 +367,7 @@ def instance_register(
             scope.add(replaced)
         else:
             alerts_refresh_scope(smart_account=existing.virtual_account.smart_account, scope=replaced, now=now)
-    cert, expires = _issue(lab=lab, csr_pem=csr_pem, udi=udi, now=now)
+    cert, expires = _issue(lab=lab, csr_pem=csr_pem, udi=udi, now=now, trust=trust)
     # Conditional increment: never more uses than allowed, even under races.
     updated = (
         RegistrationToken.objects.filter(pk=token.pk)
