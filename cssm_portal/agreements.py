@@ -137,7 +137,11 @@ def agreement_accept(
     *, smart_account: SmartAccount, agreement_id: int | None, actor: str, now: datetime
 ) -> AgreementAcceptance:
     """Accept the pending version `agreement_id` (the one the user read)."""
-    sa = SmartAccount.objects.select_for_update().select_related("pending_agreement", "lab").get(pk=smart_account.pk)
+    sa = (
+        SmartAccount.objects.select_for_update(of=("self",))
+        .select_related("pending_agreement", "lab")
+        .get(pk=smart_account.pk)
+    )
     agreement = sa.pending_agreement
     if agreement is None:
         raise ServiceError("This Smart Account has already accepted the current Smart Software Licensing Agreement.")

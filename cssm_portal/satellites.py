@@ -263,7 +263,11 @@ def sync_file_upload(*, smart_account: SmartAccount, text: str, actor: str, now:
 def authorization_file_download(*, satellite: SatelliteInstance, actor: str, now: datetime) -> tuple[str, str]:
     """(filename, text) of the prepared authorization file. The first download makes the
     satellite synchronized; a repeated download of the same file changes nothing."""
-    satellite = SatelliteInstance.objects.select_for_update().select_related("smart_account__lab").get(pk=satellite.pk)
+    satellite = (
+        SatelliteInstance.objects.select_for_update(of=("self",))
+        .select_related("smart_account__lab")
+        .get(pk=satellite.pk)
+    )
     if not satellite.authorization_file:
         raise ServiceError(
             f'No authorization file is ready for Satellite "{satellite.name}": upload its synchronization file first.'
