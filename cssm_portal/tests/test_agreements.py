@@ -1,6 +1,7 @@
 """The Smart Software Licensing Agreement: publish (lab), banner, Accept (SA Administrator),
 the two agreement alerts and the Event Log row (§5.8, §5.9, §5.12)."""
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -209,3 +210,20 @@ def test_a_member_who_is_not_a_manager_cannot_publish(client, login_as, lab, acc
     assert response.status_code == 403
     account.refresh_from_db()
     assert account.pending_agreement is None
+
+
+def test_an_exported_lab_keeps_its_agreements_and_acceptances(lab, now, account, other):
+    from labs.transfer import lab_export_json, lab_import
+
+    agreements.agreement_publish(lab=lab, summary="One.", text="Text one.", actor="admin", now=now)
+    second = agreements.agreement_publish(lab=lab, summary="Two.", text="", actor="admin", now=now)
+    agreements.agreement_accept(smart_account=account, agreement_id=second.pk, actor="sa-admin", now=now)
+    copy = lab_import(document=json.loads(lab_export_json(lab=lab)), slug="agreement-copy")
+    mine = SmartAccount.objects.get(lab=copy, domain="example.com")
+    theirs = SmartAccount.objects.get(lab=copy, domain="acme.example")
+    assert mine.pending_agreement is None
+    assert theirs.pending_agreement.lab == copy
+    assert theirs.pending_agreement.version == 2
+    accepted = AgreementAcceptance.objects.get(smart_account=mine)
+    assert (accepted.agreement.lab, accepted.agreement.version, accepted.accepted_by) == (copy, 2, "sa-admin")
+    assert _open(theirs, T.SMART_LICENSING_AGREEMENT_PENDING)[0].message.startswith('Smart Account "Acme"')
