@@ -94,7 +94,7 @@ def test_satellite_file_synchronization(signed_in, tmp_path):
     with page.expect_download() as authorization:
         row.get_by_role("button", name="Download").click()
     assert authorization.value.suggested_filename == f"satellite-authorization-{sat.name}.json"
-    document = json.loads(open(authorization.value.path()).read())
+    document = json.loads(authorization.value.path().read_text())
     assert document["format"] == "ssm-onprem-authorization"
     sat.refresh_from_db()
     assert sat.last_sync == lab_now(account.lab)
