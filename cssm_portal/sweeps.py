@@ -49,7 +49,14 @@ def _first_change_after(lab: Lab, now: datetime) -> datetime | None:
     times: list[datetime] = []
     instances = ProductInstance.objects.filter(lab=lab, reservation__isnull=True)
     for window in INSTANCE_WINDOWS:
-        first = instances.filter(last_contact__gte=now - window).aggregate(m=Min("last_contact"))["m"]
+        # ORDER BY ... LIMIT 1, not MIN(): the (lab, last_contact) index is walked
+        # from its start and stops at the first instance without a reservation.
+        first = (
+            instances.filter(last_contact__gte=now - window)
+            .order_by("last_contact")
+            .values_list("last_contact", flat=True)
+            .first()
+        )
         if first is not None:
             times.append(first + window + JUST_AFTER)
     satellites = SatelliteInstance.objects.filter(smart_account__lab=lab, last_sync__isnull=False)
@@ -61,6 +68,7 @@ def _first_change_after(lab: Lab, now: datetime) -> datetime | None:
         LicensePool.objects.filter(
             virtual_account__smart_account__lab=lab, license_type=LicenseType.TERM, purchased__gt=0
         )
+        .order_by()
         .values_list("end_date", flat=True)
         .distinct()
     )
