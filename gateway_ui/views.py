@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from functools import wraps
+from functools import cache, wraps
+from urllib.parse import quote
 
 from django.contrib import messages
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import RFC3986_SUBDELIMS, url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from gateway_ui import selectors, services
@@ -74,14 +75,17 @@ def _refused(request, appliance: Appliance, reason: str, *, status: int) -> Http
 
 
 def _ctx(request, appliance: Appliance, extra: dict | None = None) -> dict:
-    siblings = Appliance.objects.filter(lab=appliance.lab).order_by("hostname")
     role = getattr(request, "gateway_role", GatewayRole.GUEST)
+    staged = selectors.staged_kinds(appliance)
     ctx = {
         "appliance": appliance,
         "role": role,
         "role_label": GatewayRole(role).label if role in GatewayRole.values else role,
-        "siblings": siblings,
-        "pending": appliance.staged_changes.exists(),
+        "siblings": _siblings(appliance),
+        "urls": ApplianceUrls(reverse("gateway:home", args=[appliance.lab.slug, appliance.hostname])),
+        # One query for both: the Commit Changes button and Enable waiting for commit.
+        "pending": bool(staged),
+        "pending_enable": ChangeKind.ENABLE_SL in staged,
         "cluster_mode": _cluster_mode(request, appliance),
         "cluster_modes": CLUSTER_MODES,
         "now": appliance_now(appliance),
@@ -90,6 +94,45 @@ def _ctx(request, appliance: Appliance, extra: dict | None = None) -> dict:
     if extra:
         ctx.update(extra)
     return ctx
+
+
+_HOST_MARK = "hostname-goes-here"
+_URL_SAFE = RFC3986_SUBDELIMS + "/~:@"  # what reverse() leaves unquoted
+
+
+def _siblings(appliance: Appliance):
+    """The appliance switcher's options: (url, hostname, selected) for every appliance of the lab.
+
+    A generator, so pages that do not show the switcher (the status partial) run no query. A lab may hold
+    thousands of appliances: hostnames only, and one reverse() for all of them (the hostname quoted as
+    reverse() quotes it)."""
+    head, _, tail = reverse("gateway:smart_licensing", args=[appliance.lab.slug, _HOST_MARK]).rpartition(_HOST_MARK)
+    hostnames = Appliance.objects.filter(lab_id=appliance.lab_id).order_by("hostname").values_list("hostname")
+    for (hostname,) in hostnames:
+        yield head + quote(hostname, safe=_URL_SAFE) + tail, hostname, hostname == appliance.hostname
+
+
+class ApplianceUrls(dict):
+    """The URLs of one appliance's pages for its templates, by URL name: {{ urls.licenses }}.
+
+    Every route is the appliance's own part ("<lab>/<hostname>/") and then a part that is the same for every
+    appliance, so one reverse() serves all the links of a page (the menu's and the page's own) instead of
+    one each. An unknown name raises NoReverseMatch, as {% url %} would."""
+
+    def __init__(self, base: str) -> None:
+        super().__init__()
+        self.base = base
+
+    def __missing__(self, name: str) -> str:
+        self[name] = url = self.base + _route_rest(name)
+        return url
+
+
+@cache
+def _route_rest(name: str) -> str:
+    """A gateway route's URL after the appliance's own part (the same for every appliance)."""
+    args = ["lab", "host"]
+    return reverse(f"gateway:{name}", args=args).removeprefix(reverse("gateway:home", args=args))
 
 
 def _do(request, appliance: Appliance, fn, success: str | None = None, **kwargs):
@@ -205,7 +248,6 @@ def _status_context(appliance: Appliance, role: str) -> dict:
         else "Never updated",
         "dlc_label": ConversionState(appliance.dlc_state).label,
         "can_update_agent": role_allows(role, "agent_update"),
-        "pending_enable": appliance.staged_changes.filter(kind=ChangeKind.ENABLE_SL).exists(),
     }
 
 
