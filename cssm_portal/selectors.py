@@ -150,12 +150,13 @@ def va_alert_counts(va: VirtualAccount) -> dict[str, int]:
     return row
 
 
-def open_alert_keys(va: VirtualAccount) -> dict[str, str]:
-    return dict(
-        CssmAlert.objects.filter(virtual_account=va, cleared_at__isnull=True, dismissed_at__isnull=True).values_list(
-            "dedupe_key", "severity"
-        )
-    )
+def open_alert_keys(va: VirtualAccount, *, types=None) -> dict[str, str]:
+    """dedupe key -> severity of the open alerts of `va` (of `types` only, if given:
+    the Licenses tab needs the licence alerts, not one per failing instance)."""
+    qs = CssmAlert.objects.filter(virtual_account=va, cleared_at__isnull=True, dismissed_at__isnull=True)
+    if types is not None:
+        qs = qs.filter(alert_type__in=list(types))
+    return dict(qs.values_list("dedupe_key", "severity"))
 
 
 def instances(vas) -> QuerySet:

@@ -41,6 +41,7 @@ from cssm_portal.models import (
 )
 from cssm_portal.services import ServiceError
 from licensing_core import catalogue, codes, formats, schedules
+from licensing_core.alerts import CssmAlertType
 from licensing_core.clock import lab_now
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -359,6 +360,12 @@ def _license_rows(pools, portal, alert_keys):
     return rows
 
 
+# The alerts a licence row shows (_license_rows: keys "insufficient:", "expiring:", "expired:").
+LICENSE_ALERT_TYPES = (
+    CssmAlertType.INSUFFICIENT_LICENSES,
+    CssmAlertType.LICENSES_EXPIRING,
+    CssmAlertType.LICENSES_EXPIRED,
+)
 LICENSE_SORTS = {
     "license": ("name",),
     "purchased": ("purchased",),
@@ -377,7 +384,7 @@ def licenses(request, portal, va_id: int):
     if q := request.GET.get("q", "").strip():
         qs = qs.filter(name__icontains=q)
     t = selectors.table(request, qs, LICENSE_SORTS, "license")
-    rows = _license_rows(t.rows, portal, selectors.open_alert_keys(va))
+    rows = _license_rows(t.rows, portal, selectors.open_alert_keys(va, types=LICENSE_ALERT_TYPES))
     show_tx = request.GET.get("tx") == "1"
     tx_by_tag = defaultdict(list)
     if show_tx:
