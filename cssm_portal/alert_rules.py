@@ -57,6 +57,7 @@ RULE_TYPES = frozenset(
 )
 POOL_RULES = {"insufficient": T.INSUFFICIENT_LICENSES, "expiring": T.LICENSES_EXPIRING}
 POOL_RULES |= {"expired": T.LICENSES_EXPIRED, "reserved_expired": T.RESERVED_LICENSE_EXPIRED}
+POOL_TYPES = frozenset(POOL_RULES.values())
 INSTANCE_RULES = {
     "failed_renew": T.PRODUCT_INSTANCE_FAILED_TO_RENEW,
     "failed_connect": T.PRODUCT_INSTANCE_FAILED_TO_CONNECT,
@@ -175,40 +176,72 @@ def _pairs_q(pairs) -> Q:
     return _pairs(pairs, "instance__virtual_account_id")
 
 
+def _failed_to_renew(name: str, va, contact: datetime) -> tuple:
+    return (
+        T.PRODUCT_INSTANCE_FAILED_TO_RENEW,
+        va,
+        f'Product instance "{name}" has not connected within its maximum renewal period '
+        f"(last contact {formats.cssm_datetime(contact)}).",
+    )
+
+
+def _failed_to_connect(name: str, va, contact: datetime) -> tuple:
+    return (
+        T.PRODUCT_INSTANCE_FAILED_TO_CONNECT,
+        va,
+        f'Product instance "{name}" has not connected during its renewal period '
+        f"(last contact {formats.cssm_datetime(contact)}).",
+    )
+
+
+def _authorization_pending(name: str, va) -> tuple:
+    return (
+        T.AUTHORIZATION_PENDING,
+        va,
+        f'The reservation update of "{name}" is waiting for the confirmation code from the product.',
+    )
+
+
+def _windows(now: datetime) -> tuple[datetime, datetime]:
+    """`age > window` is `last_contact < now - window`: instance_connect_status's boundaries."""
+    return now - schedules.INSTANCE_RENEW_WINDOW, now - schedules.INSTANCE_CONNECT_WINDOW
+
+
 def _instance_rules(instances, vas, now: datetime, *, pending: bool = True) -> Desired:
     """Failed to Renew / Failed to Connect (by last contact, instances without a
     reservation) and Authorization Pending (a reservation update waiting for its
-    confirmation code): one query each, returning only the instances they hold for.
-    `age > window` is `last_contact < now - window`, instance_connect_status's boundaries."""
+    confirmation code): one query each, returning only the instances they hold for."""
     out: Desired = {}
     plain = instances.filter(reservation__isnull=True)
-    renew_before = now - schedules.INSTANCE_RENEW_WINDOW
-    connect_before = now - schedules.INSTANCE_CONNECT_WINDOW
+    renew_before, connect_before = _windows(now)
     fields = ("piid", "name", "virtual_account_id", "last_contact")
     for piid, name, va_id, contact in plain.filter(last_contact__lt=renew_before).values_list(*fields):
-        out[f"failed_renew:{piid}"] = (
-            T.PRODUCT_INSTANCE_FAILED_TO_RENEW,
-            vas[va_id],
-            f'Product instance "{name}" has not connected within its maximum renewal period '
-            f"(last contact {formats.cssm_datetime(contact)}).",
-        )
+        out[f"failed_renew:{piid}"] = _failed_to_renew(name, vas[va_id], contact)
     connect = plain.filter(last_contact__lt=connect_before, last_contact__gte=renew_before)
     for piid, name, va_id, contact in connect.values_list(*fields):
-        out[f"failed_connect:{piid}"] = (
-            T.PRODUCT_INSTANCE_FAILED_TO_CONNECT,
-            vas[va_id],
-            f'Product instance "{name}" has not connected during its renewal period '
-            f"(last contact {formats.cssm_datetime(contact)}).",
-        )
+        out[f"failed_connect:{piid}"] = _failed_to_connect(name, vas[va_id], contact)
     if not pending:
         return out
     waiting = instances.filter(reservation__isnull=False).exclude(reservation__pending_authorization_code="")
     for piid, name, va_id in waiting.values_list("piid", "name", "virtual_account_id"):
-        out[f"auth_pending:{piid}"] = (
-            T.AUTHORIZATION_PENDING,
-            vas[va_id],
-            f'The reservation update of "{name}" is waiting for the confirmation code from the product.',
-        )
+        out[f"auth_pending:{piid}"] = _authorization_pending(name, vas[va_id])
+    return out
+
+
+def _named_instance_rules(instances, vas, now: datetime) -> Desired:
+    """The same rules for the few instances a change touched, in one query."""
+    out: Desired = {}
+    renew_before, connect_before = _windows(now)
+    fields = ("piid", "name", "virtual_account_id", "last_contact")
+    rows = instances.values_list(*fields, "reservation__id", "reservation__pending_authorization_code")
+    for piid, name, va_id, contact, reservation, pending_code in rows:
+        if reservation is not None:
+            if pending_code:
+                out[f"auth_pending:{piid}"] = _authorization_pending(name, vas[va_id])
+        elif contact < renew_before:
+            out[f"failed_renew:{piid}"] = _failed_to_renew(name, vas[va_id], contact)
+        elif contact < connect_before:
+            out[f"failed_connect:{piid}"] = _failed_to_connect(name, vas[va_id], contact)
     return out
 
 
@@ -337,25 +370,26 @@ def alerts_refresh_scope(*, smart_account: SmartAccount, scope: Scope, now: date
     vas = _vas(smart_account)
     desired: Desired = {}
     keys: list[str] = []
-    open_alerts: list[CssmAlert] = []
+    wanted = Q(pk__in=[])  # the open alerts the scope covers, read in one query
     if scope.pools:
         pools = LicensePool.objects.filter(_pool_pairs(scope.pools))
         desired |= _pool_rules(smart_account, pools, vas, now)
         va_ids = {va_id for va_id, _ in scope.pools}
-        open_alerts += [
-            a
-            for a in _open(smart_account, POOL_RULES.values()).filter(virtual_account_id__in=va_ids)
-            if tuple(_key_pair(a.dedupe_key)) in scope.pools
-        ]
+        wanted |= Q(virtual_account_id__in=va_ids, alert_type__in=list(POOL_RULES.values()))
     instances = _instances(smart_account)
     if scope.piids:
-        desired |= _instance_rules(instances.filter(piid__in=list(scope.piids)), vas, now)
+        desired |= _named_instance_rules(instances.filter(piid__in=list(scope.piids)), vas, now)
         keys += [f"{rule}:{piid}" for rule in INSTANCE_RULES for piid in scope.piids]
     if scope.serials:
         desired |= _duplicate_rules(instances, vas, scope.serials)
         keys += [f"duplicate:{serial}" for serial in scope.serials]
     if keys:
-        open_alerts += list(_open(smart_account, RULE_TYPES).filter(dedupe_key__in=keys))
+        wanted |= Q(dedupe_key__in=keys)
+    open_alerts = [
+        a
+        for a in _open(smart_account, RULE_TYPES).filter(wanted)
+        if a.dedupe_key in keys or (a.alert_type in POOL_TYPES and _key_pair(a.dedupe_key) in scope.pools)
+    ]
     return _apply(smart_account=smart_account, desired=desired, open_alerts=open_alerts, now=now)
 
 
