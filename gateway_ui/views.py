@@ -113,7 +113,8 @@ def _siblings(appliance: Appliance):
 
 
 class ApplianceUrls(dict):
-    """The URLs of one appliance's pages for its templates, by URL name: {{ urls.licenses }}.
+    """The URLs of one appliance's pages for its templates, by URL name: {{ urls.licenses }}, and
+    {% appliance_url 'not_simulated' 'monitor' %} for those that take more arguments.
 
     Every route is the appliance's own part ("<lab>/<hostname>/") and then a part that is the same for every
     appliance, so one reverse() serves all the links of a page (the menu's and the page's own) instead of
@@ -123,16 +124,19 @@ class ApplianceUrls(dict):
         super().__init__()
         self.base = base
 
+    def page(self, name: str, *args: str) -> str:
+        return self.base + _route_rest(name, *args)
+
     def __missing__(self, name: str) -> str:
-        self[name] = url = self.base + _route_rest(name)
+        self[name] = url = self.page(name)
         return url
 
 
 @cache
-def _route_rest(name: str) -> str:
+def _route_rest(name: str, *args: str) -> str:
     """A gateway route's URL after the appliance's own part (the same for every appliance)."""
-    args = ["lab", "host"]
-    return reverse(f"gateway:{name}", args=args).removeprefix(reverse("gateway:home", args=args))
+    own = ["lab", "host"]
+    return reverse(f"gateway:{name}", args=[*own, *args]).removeprefix(reverse("gateway:home", args=own))
 
 
 def _do(request, appliance: Appliance, fn, success: str | None = None, **kwargs):
