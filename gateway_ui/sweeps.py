@@ -6,13 +6,30 @@ gateway_ui.timers), so:
 
 - `gateway_next_due(lab)` is one aggregate query (grouped by clock skew, so
   each appliance's skew is taken off exactly);
-- `gateway_process(lab, now)` selects the due appliances in one query with
-  their licence rows prefetched, then claims each with a conditional UPDATE
-  (a lease in wall time, `sweep_claimed_until`) before firing its timers.
-  Two workers never fire the same appliance at once, and a worker killed
-  mid-sweep leaves a lease that runs out, after which the next sweep picks
-  the appliance up again. Timer alerts carry the Due.key, so an occurrence
-  redone after a crash raises no second alert and sends no second e-mail.
+- `gateway_process(lab, now)` lists the due appliances in one query, then
+  works through them in batches of up to 1,000 (LAB_SWEEP_BATCH_SIZE): one
+  conditional UPDATE claims a batch (a lease in wall time,
+  `sweep_claimed_until`, only on rows still due and unclaimed; RETURNING
+  says which were won), the claimed appliances are read once, and their
+  timers fire round by round (each appliance's first due timer per round,
+  as the single path fires them one after the other): the services' own
+  rules run on every appliance with their writes deferred (gateway_ui.bulk)
+  and written together — appliances, licence rows, events, alerts, e-mail —
+  and the renewal exchanges of Direct appliances without a proxy go to the
+  CSSM in batch POSTs (agent.client.exchange_many). Other exchanges
+  (Transport Gateway, proxy, Device Led Conversion) run one by one as before.
+
+Two workers never fire the same appliance at once, and a worker killed
+mid-sweep leaves leases that run out, after which the next sweep picks the
+appliances up again (a batch's writes are one transaction: all or none);
+before exchanges a batch extends its leases by the time they may take.
+Timer alerts carry the Due.key, so an occurrence redone after a crash
+raises no second alert and sends no second e-mail.
+
+With `LAB_SWEEP_BATCH = False` (read at each sweep), or while the lab's CSSM
+slow fault is on (each exchange then waits the delay against its own
+timeout, as it does alone), every appliance is claimed and fired on its own:
+the reference the batch path is tested against (gateway_ui/tests/test_sweep_batch.py).
 """
 
 from __future__ import annotations
@@ -24,12 +41,23 @@ from django.db import transaction
 from django.db.models import Min, Prefetch, Q
 
 from gateway_ui import services
+from gateway_ui.agent import client
+from gateway_ui.agent.client import AgentError
+from gateway_ui.bulk import chunks, save_changes, update_returning_pks, writes_deferred
 from gateway_ui.models import Appliance, ApplianceLicense
 from gateway_ui.timers import next_due_at, timer_inputs
 from licensing_core.alerts import GatewayAlertKind as AK
 from licensing_core.catalogue import license_by_code
 from licensing_core.clock import wall_now
-from licensing_core.machines import AUTHORIZATION, LICENSE, REGISTRATION, ConversionState, LicenseState
+from licensing_core.faults import cssm_delay_seconds
+from licensing_core.machines import (
+    AUTHORIZATION,
+    LICENSE,
+    REGISTRATION,
+    ConversionState,
+    LicenseState,
+    RegistrationState,
+)
 from licensing_core.models import Lab
 from licensing_core.schedules import Due, due_now
 
@@ -87,19 +115,27 @@ def gateway_process(lab: Lab, now: datetime) -> int:
     due_q = _due_filter(lab, now)
     if due_q is None:
         return 0
-    wall = wall_now()
-    candidates = list(
+    due = Appliance.objects.filter(lab=lab).filter(due_q).filter(_unclaimed(wall_now()))
+    ids = list(due.order_by("next_due_at", "pk").values_list("pk", flat=True))
+    if not ids:
+        return 0
+    if _batched(lab):
+        size = min(getattr(settings, "LAB_SWEEP_BATCH_SIZE", client.BATCH_MAX), client.BATCH_MAX)
+        return sum(_process_batch(lab, part, due_q=due_q, lab_now=now) for part in chunks(ids, size))
+    candidates = (
         Appliance.objects.select_related("lab")
-        .filter(lab=lab)
-        .filter(due_q)
-        .filter(_unclaimed(wall))
+        .filter(pk__in=ids)
         .prefetch_related(Prefetch("licenses", queryset=ApplianceLicense.objects.order_by("id")))
         .order_by("next_due_at", "pk")
     )
-    processed = 0
-    for snapshot in candidates:
-        processed += _process_one(snapshot, lab_now=now)
-    return processed
+    return sum(_process_one(snapshot, lab_now=now) for snapshot in candidates)
+
+
+def _batched(lab: Lab) -> bool:
+    if not getattr(settings, "LAB_SWEEP_BATCH", True):
+        return False
+    fresh = Lab.objects.only("faults").filter(pk=lab.pk).first()
+    return fresh is not None and not cssm_delay_seconds(fresh)
 
 
 def _claim(appliance: Appliance) -> bool:
@@ -183,7 +219,7 @@ def _fire_local(a: Appliance, due: Due, now: datetime) -> None:  # noqa: C901
         for row in a.licenses.all():
             if LICENSE.allowed(row.state, "auth_expired"):
                 row.state = LICENSE.apply(row.state, "auth_expired")
-                row.save(update_fields=["state"])
+                services._row_save(row, ["state"])
         services._save(a)
         services._event(a, now=now, kind="authorization.expired", message="Authorization of the product has expired")
         services.alert_raise(a, kind=AK.AUTH_EXPIRED, now=now, dedupe_key=key)
@@ -206,23 +242,23 @@ def _fire_local(a: Appliance, due: Due, now: datetime) -> None:  # noqa: C901
         services._event(a, now=now, kind="eval.expired", message="The evaluation period has expired")
         services.alert_raise(a, kind=AK.EVAL_EXPIRY, now=now, days_left=0, dedupe_key=key)
     elif kind in ("ooc_notice", "ooc_expiry"):
-        row = a.licenses.get(code=due.subject)
+        row = _license(a, due.subject)
         name = license_by_code(a.product, row.code).name
         row.ooc_notices_sent_through = due.days_left
         if kind == "ooc_expiry" and LICENSE.allowed(row.state, "grace_expired"):
             row.state = LICENSE.apply(row.state, "grace_expired")
             services.alert_raise(a, kind=AK.FEATURE_EXPIRED, now=now, license=name, dedupe_key=f"feature:{key}")
-        row.save(update_fields=["ooc_notices_sent_through", "state"])
+        services._row_save(row, ["ooc_notices_sent_through", "state"])
         services._resync(a, now)
         services._save(a)
         services.alert_raise(
             a, kind=AK.OOC_GRACE_EXPIRY, now=now, days_left=due.days_left, license=name, dedupe_key=key
         )
     elif kind in ("reserved_license_warning", "reserved_license_expiry"):
-        row = a.licenses.get(code=due.subject)
+        row = _license(a, due.subject)
         name = license_by_code(a.product, row.code).name
         row.reserved_notices_sent_through = due.days_left
-        row.save(update_fields=["reserved_notices_sent_through"])
+        services._row_save(row, ["reserved_notices_sent_through"])
         services._save(a)
         if kind == "reserved_license_expiry":
             services._event(a, now=now, kind="reservation.expired", message=f"Reservation of {name} has expired")
@@ -243,3 +279,174 @@ def _fire_local(a: Appliance, due: Due, now: datetime) -> None:  # noqa: C901
         )
     else:  # a Due kind without a handler would be due forever
         raise ValueError(f"No handler for timer {kind!r}")
+
+
+def _license(a: Appliance, code: str) -> ApplianceLicense:
+    """The appliance's licence row for `code`, from `licenses.all()` (prefetched in the batch path)."""
+    for row in a.licenses.all():
+        if row.code == code:
+            return row
+    raise ApplianceLicense.DoesNotExist(f"{a.hostname} has no licence row {code!r}.")
+
+
+# --- The batch path ------------------------------------------------------------------------------
+
+EXCHANGE_TIMERS = ("auth_renewal", "id_renewal", "dlc_completion")
+APPLY = {"auth_renewal": services.authorize_apply, "id_renewal": services.renew_id_apply}
+
+
+def _at(lab_now: datetime, appliance: Appliance) -> datetime:
+    return lab_now + _skew(appliance.clock_skew_minutes)
+
+
+def _exchange_time(messages: int) -> timedelta:
+    """How long an exchange of this many messages may take (connecting, then
+    waiting for the answer: client.batch_timeout)."""
+    return timedelta(seconds=sum(client.batch_timeout(messages)))
+
+
+def _hold(won: set[int], extra: timedelta) -> None:
+    """Extend the batch's claims by `extra`, before exchanges that may take
+    that long: a claim must outlast the work it covers, or another worker
+    would take the appliances over while they are still being fired."""
+    until = wall_now() + claim_lease() + extra
+    for part in chunks(sorted(won)):
+        Appliance.objects.filter(pk__in=part).update(sweep_claimed_until=until)
+
+
+# Which licence rows a read brings (each read brings no more than its use needs:
+# at 1,000 appliances the rows are most of what a read costs).
+ALL_ROWS = Q()
+# What schedules.next_due reads: the rows in grace or holding a reserved term (timers.timer_inputs).
+TIMER_ROWS = Q(ooc_since__isnull=False) | Q(reserved_end__isnull=False, reserved_count__gt=0)
+# What an authorize message reports (services._usage): the requested rows.
+REQUESTED_ROWS = ~Q(state=LicenseState.NOT_REQUESTED)
+# What a message needs of the appliance (envelope, body, transport) besides its rows.
+MESSAGE_FIELDS = (
+    "lab_id", "hostname", "product", "model_pid", "serial", "virtual", "registration_state",
+    "device_key_pem", "transport_mode", "transport_url", "proxy_host", "clock_skew_minutes",
+)  # fmt: skip
+
+
+def _read(lab: Lab, pks: list[int], *, rows: Q, lock: bool = False, fields: tuple[str, ...] = ()) -> list[Appliance]:
+    """These appliances (in this order) with their licence rows matching
+    `rows` prefetched, in the order the services read them; `lock` takes
+    their row locks, `fields` reads only those columns. Appliances read with
+    fewer than ALL_ROWS or all fields are not for the services."""
+    licenses = ApplianceLicense.objects.filter(rows).order_by("id")
+    qs = Appliance.objects.filter(pk__in=pks).prefetch_related(Prefetch("licenses", queryset=licenses))
+    if lock:
+        qs = qs.select_for_update()
+    if fields:
+        qs = qs.only(*fields)
+    by_pk = {}
+    for a in qs:
+        a.lab = lab  # the same lab row for all (the client reads the fault switches afresh)
+        by_pk[a.pk] = a
+    return [by_pk[pk] for pk in pks if pk in by_pk]
+
+
+def _process_batch(lab: Lab, ids: list[int], *, due_q: Q, lab_now: datetime) -> int:
+    """Claim these appliances (those still due and unclaimed) with one UPDATE
+    and fire their due timers, round by round; returns how many fired."""
+    wall = wall_now()
+    claimable = Appliance.objects.filter(pk__in=ids).filter(due_q).filter(_unclaimed(wall))
+    won = set(update_returning_pks(claimable, sweep_claimed_until=wall + claim_lease()))
+    if not won:
+        return 0
+    current = {a.pk: a for a in _read(lab, [pk for pk in ids if pk in won], rows=TIMER_ROWS)}
+    fired = dict.fromkeys(current, 0)
+    try:
+        active = list(current.values())
+        for _ in range(MAX_FIRES_PER_APPLIANCE):
+            plan = []
+            for a in active:
+                due = due_now(timer_inputs(a, a.licenses.all()), now=_at(lab_now, a))
+                if due:
+                    plan.append((a, due[0]))
+            if not plan:
+                break
+            active = _fire_round(lab, plan, lab_now, won)
+            for a in active:
+                fired[a.pk] += 1
+                current[a.pk] = a
+    finally:
+        _release_batch(won, stale=[a for a in current.values() if fired[a.pk] == 0])
+    return sum(fired.values())
+
+
+def _release_batch(won: set[int], *, stale: list[Appliance]) -> None:
+    """Release the claims; where nothing fired although the column said "due",
+    it was stale (a write that bypassed services._save): correct it."""
+    fixes = [(a, {"sweep_claimed_until": None, "next_due_at": next_due_at(a, a.licenses.all())}) for a in stale]
+    save_changes(Appliance, fixes)
+    rest = sorted(won - {a.pk for a in stale})
+    for part in chunks(rest):
+        Appliance.objects.filter(pk__in=part).update(sweep_claimed_until=None)
+
+
+def _fire_round(lab: Lab, plan: list[tuple[Appliance, Due]], lab_now: datetime, won: set[int]) -> list[Appliance]:
+    """Fire one due timer per planned appliance; returns the appliances that
+    fired, in plan order, as they are now. An exchange another worker is
+    running (a GUI "Renew Authorization Now") is not fired, as on the single path."""
+    from gateway_ui.tasks import exchange_claim_many, exchange_release_many
+
+    together = [(a, d) for a, d in plan if d.kind in APPLY and client.batchable(a)]
+    alone = [(a, d) for a, d in plan if d.kind in EXCHANGE_TIMERS and not (d.kind in APPLY and client.batchable(a))]
+    after: dict[int, Appliance] = {}
+    claimed = set()
+    if together:
+        _hold(won, _exchange_time(len(together)))
+        claimed = exchange_claim_many([a.pk for a, _ in together], lease=claim_lease() + _exchange_time(len(together)))
+    try:
+        outcomes, idle = _exchange_together(lab, [(a, d) for a, d in together if a.pk in claimed], lab_now)
+        # Read again under lock: what fires, and (unchanged) what had nothing to send.
+        write = [a.pk for a, d in plan if a.pk in outcomes or a.pk in idle or d.kind not in EXCHANGE_TIMERS]
+        if write:
+            with transaction.atomic():
+                locked = {a.pk: a for a in _read(lab, write, rows=ALL_ROWS, lock=True)}
+                with writes_deferred(locked.values()) as writes:
+                    for a, due in plan:
+                        if a.pk not in locked or a.pk in idle:
+                            continue
+                        if a.pk in outcomes:
+                            APPLY[due.kind](locked[a.pk], outcome=outcomes[a.pk], now=_at(lab_now, a))
+                        else:
+                            _fire_local(locked[a.pk], due, _at(lab_now, a))
+                    writes.flush()
+            after.update(locked)
+    finally:
+        if claimed:
+            exchange_release_many(claimed)
+    if alone:
+        _hold(won, len(alone) * _exchange_time(1))
+    for a, due in alone:
+        if _fire(a, due, _at(lab_now, a)):
+            after[a.pk] = _read(lab, [a.pk], rows=TIMER_ROWS)[0]
+    return [after[a.pk] for a, _ in plan if a.pk in after]
+
+
+def _exchange_together(
+    lab: Lab, pairs: list[tuple[Appliance, Due]], lab_now: datetime
+) -> tuple[dict[int, dict | AgentError], set[int]]:
+    """Send the renewals of claimed appliances in batch POSTs: each one's
+    answer or failure by appliance id, and the appliances that had nothing
+    to send. Like services.authorize_exchange and renew_id_exchange, each
+    appliance is read afresh once its exchange is claimed, and one no longer
+    registered sends nothing (its timer counts as fired: nothing is due for
+    it any more)."""
+    if not pairs:
+        return {}, set()
+    fresh = {a.pk: a for a in _read(lab, [a.pk for a, _ in pairs], rows=REQUESTED_ROWS, fields=MESSAGE_FIELDS)}
+    send, idle = [], set()
+    for a, due in pairs:
+        appliance = fresh.get(a.pk)
+        if appliance is None:
+            continue
+        if appliance.registration_state != RegistrationState.REGISTERED:
+            idle.add(a.pk)
+            continue
+        send.append((appliance, services.EXCHANGE_OF_TIMER[due.kind]))
+    messages = [(a, kind, services.exchange_body(a, kind), _at(lab_now, a)) for a, kind in send]
+    results = client.exchange_many(messages)
+    return {a.pk: result for (a, _), result in zip(send, results, strict=True)}, idle

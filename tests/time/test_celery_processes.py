@@ -107,6 +107,8 @@ def test_a_worker_killed_mid_sweep_loses_nothing_and_sends_no_mail_twice(frozen_
         LAB_SWEEP_LEASE_SECONDS="2",
         EMAIL_HOST="127.0.0.1",
         EMAIL_PORT=str(smtp.port),
+        # The sweep claims and commits appliances in batches: small ones, so the kill lands between them.
+        DJANGO_SETTINGS_MODULE="tests.time.settings_small_batches",
     )
     from config.celery import app
 
