@@ -322,15 +322,7 @@ def _apply(*, smart_account: SmartAccount, desired: Desired, open_alerts, now: d
     if stale:
         CssmAlert.objects.filter(pk__in=stale).update(cleared_at=now)
     new = [
-        CssmAlert(
-            smart_account=smart_account,
-            virtual_account=va,
-            alert_type=alert_type,
-            severity=CSSM_ALERT_SEVERITY[alert_type],
-            message=message,
-            dedupe_key=key,
-            raised_at=now,
-        )
+        _alert(sa=smart_account, va=va, alert_type=alert_type, key=key, message=message, now=now)
         for key, (alert_type, va, message) in desired.items()
         if key not in open_by_key
     ]
@@ -404,15 +396,20 @@ def _key_pair(key: str) -> tuple[int, str]:
     return int(parts[1]), parts[2]
 
 
+def _alert(*, sa, va, alert_type, key, message, now) -> CssmAlert:
+    """A new (unsaved) open alert."""
+    return CssmAlert(
+        smart_account=sa,
+        virtual_account=va,
+        alert_type=alert_type,
+        severity=CSSM_ALERT_SEVERITY[alert_type],
+        message=message,
+        dedupe_key=key,
+        raised_at=now,
+    )
+
+
 def alert_once(*, sa, va, alert_type, key, message, now) -> None:
     """Raise an alert that no rule clears, unless one with `key` is open."""
     if not CssmAlert.objects.filter(smart_account=sa, dedupe_key=key, cleared_at__isnull=True).exists():
-        CssmAlert.objects.create(
-            smart_account=sa,
-            virtual_account=va,
-            alert_type=alert_type,
-            severity=CSSM_ALERT_SEVERITY[alert_type],
-            message=message,
-            dedupe_key=key,
-            raised_at=now,
-        )
+        _alert(sa=sa, va=va, alert_type=alert_type, key=key, message=message, now=now).save()

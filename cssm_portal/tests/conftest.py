@@ -2,12 +2,13 @@
 
 import json
 import secrets
+import uuid
 from datetime import timedelta
 
 import pytest
 
 from cssm_portal import services
-from cssm_portal.models import LicensePool, SmartAccount, VirtualAccount
+from cssm_portal.models import LicensePool, ProductInstance, SmartAccount, VirtualAccount
 from licensing_core import catalogue, pki
 from licensing_core.clock import clock_freeze, lab_now
 
@@ -111,3 +112,23 @@ def tag(code, product="ESA"):
 def pool(va):
     p, _ = LicensePool.objects.update_or_create(virtual_account=va, tag=tag("VOF"), defaults={"purchased": 2})
     return p
+
+
+def instances_bulk(*, lab, va, now, serial: str, name: str, numbers) -> list[ProductInstance]:
+    """Product instances written directly (no services, no usage), serial and
+    name formatted with each of `numbers`: for tests of lists and bulk loads."""
+    return ProductInstance.objects.bulk_create(
+        ProductInstance(
+            lab=lab,
+            virtual_account=va,
+            piid=uuid.uuid4(),
+            udi=f"PID:C395,SN:{serial.format(i)}",
+            name=name.format(i),
+            product="ESA",
+            pid="C395",
+            serial=serial.format(i),
+            registered_at=now,
+            last_contact=now,
+        )
+        for i in numbers
+    )

@@ -4,15 +4,14 @@ row count."""
 
 import csv
 import io
-import uuid
 
 import pytest
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from cssm_portal import selectors, services
-from cssm_portal.models import CssmAlert, LicenseTransaction, ProductInstance, TransactionSource
-from cssm_portal.tests.conftest import tag
+from cssm_portal.models import CssmAlert, LicenseTransaction, TransactionSource
+from cssm_portal.tests.conftest import instances_bulk, tag
 from licensing_core import formats
 from licensing_core.models import Event
 
@@ -75,21 +74,7 @@ def _add_rows(*, lab, account, va, now, n, start=0):
         )
         for i in range(start, start + n)
     )
-    ProductInstance.objects.bulk_create(
-        ProductInstance(
-            lab=lab,
-            virtual_account=va,
-            piid=uuid.uuid4(),
-            udi=f"PID:C395,SN:CSV{i}",
-            name=f"@csv{i}",
-            product="ESA",
-            pid="C395",
-            serial=f"CSV{i}",
-            registered_at=now,
-            last_contact=now,
-        )
-        for i in range(start, start + n)
-    )
+    instances_bulk(lab=lab, va=va, now=now, serial="CSV{}", name="@csv{}", numbers=range(start, start + n))
 
 
 @pytest.fixture

@@ -1,8 +1,6 @@
 """LicensePool.in_use is kept with every usage write, and a renewal rewrites
 the usage rows' status only when the verdict changes."""
 
-import uuid
-
 import pytest
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Sum
@@ -10,7 +8,7 @@ from django.test.utils import CaptureQueriesContext
 
 from cssm_portal import selectors, services
 from cssm_portal.models import LicensePool, LicenseUsage, ProductInstance, UsageStatus, VirtualAccount
-from cssm_portal.tests.conftest import tag
+from cssm_portal.tests.conftest import instances_bulk, tag
 from cssm_portal.tests.randomized import Driver
 
 pytestmark = pytest.mark.django_db
@@ -96,21 +94,7 @@ def test_the_database_refuses_negative_in_use(va):
 
 def test_pools_recount_counts_bulk_loaded_usage(lab, account, va, now):
     vof = LicensePool.objects.get(virtual_account=va, tag=tag("VOF"))
-    insts = ProductInstance.objects.bulk_create(
-        ProductInstance(
-            lab=lab,
-            virtual_account=va,
-            piid=uuid.uuid4(),
-            udi=f"PID:C395,SN:BULK{i}",
-            name=f"bulk{i}",
-            product="ESA",
-            pid="C395",
-            serial=f"BULK{i}",
-            registered_at=now,
-            last_contact=now,
-        )
-        for i in range(3)
-    )
+    insts = instances_bulk(lab=lab, va=va, now=now, serial="BULK{}", name="bulk{}", numbers=range(3))
     LicenseUsage.objects.bulk_create(LicenseUsage(instance=p, tag=tag("VOF"), count=2) for p in insts)
     LicenseUsage.objects.bulk_create(LicenseUsage(instance=p, tag="regid.unheld", count=1) for p in insts)
     services.pools_recount(virtual_accounts=[va])

@@ -12,11 +12,11 @@ from cssm_portal.models import (
     LicensePool,
     LicenseTransaction,
     LicenseUsage,
-    ProductInstance,
     RegistrationToken,
     SatelliteInstance,
     TransactionSource,
 )
+from cssm_portal.tests.conftest import instances_bulk
 from licensing_core.models import Event
 
 pytestmark = pytest.mark.django_db
@@ -42,21 +42,7 @@ def _add(kind, n, *, lab, account, va, now, start=0):
             LicensePool(virtual_account=va, tag=f"regid.test_{i}", purchased=5) for i in rng
         )
     elif kind == "instances":
-        insts = ProductInstance.objects.bulk_create(
-            ProductInstance(
-                lab=lab,
-                virtual_account=va,
-                piid=uuid.uuid4(),
-                udi=f"PID:C395,SN:QC{i}",
-                name=f"qc{i}",
-                product="ESA",
-                pid="C395",
-                serial=f"QC{i}",
-                registered_at=now,
-                last_contact=now,
-            )
-            for i in rng
-        )
+        insts = instances_bulk(lab=lab, va=va, now=now, serial="QC{}", name="qc{}", numbers=rng)
         LicenseUsage.objects.bulk_create(LicenseUsage(instance=p, tag="regid.x", count=1) for p in insts)
     elif kind == "events":
         Event.objects.bulk_create(
