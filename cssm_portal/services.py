@@ -178,14 +178,29 @@ def verdicts_apply(*, pools, now: datetime) -> dict[tuple[int, str], bool]:
     Every non-reserved usage row of a tag carries the account's verdict as its
     status; the rows are rewritten only when the verdict differs from the one
     last written (LicensePool.in_compliance), not on every renewal."""
-    ok: dict[tuple[int, str], bool] = {}
-    flips: dict[bool, list[LicensePool]] = {True: [], False: []}
-    for p in pools:
-        fine = p.in_use <= pool_effective(p, now)
-        ok[(p.virtual_account_id, p.tag)] = fine
-        if fine != p.in_compliance:
-            flips[fine].append(p)
-    for fine, changed in flips.items():
+    pools = list(pools)
+    verdict = {p.pk: p.in_use <= pool_effective(p, now) for p in pools}
+    if any(verdict[p.pk] != p.in_compliance for p in pools):
+        # Decide again on the locked rows (those of a renewal whose use did not
+        # change were read without a lock), then flip the tags that need it.
+        fresh = {p.pk: p for p in _locked_pools([p.pk for p in pools if verdict[p.pk] != p.in_compliance])}
+        for p in pools:
+            if p.pk in fresh:
+                p.in_use, p.in_compliance = fresh[p.pk].in_use, fresh[p.pk].in_compliance
+                verdict[p.pk] = p.in_use <= pool_effective(p, now)
+        _verdicts_write({p: verdict[p.pk] for p in pools if verdict[p.pk] != p.in_compliance})
+    return {(p.virtual_account_id, p.tag): verdict[p.pk] for p in pools}
+
+
+def _locked_pools(pks) -> list[LicensePool]:
+    return list(LicensePool.objects.select_for_update().filter(pk__in=pks).order_by("pk"))
+
+
+def _verdicts_write(flips: dict[LicensePool, bool]) -> None:
+    """Write each pool's new verdict to its non-reserved usage rows and to the
+    pool (the caller holds the pool rows)."""
+    for fine in (True, False):
+        changed = [p for p, f in flips.items() if f is fine]
         if not changed:
             continue
         keys = [(p.virtual_account_id, p.tag) for p in changed]
@@ -195,7 +210,6 @@ def verdicts_apply(*, pools, now: datetime) -> dict[tuple[int, str], bool]:
         LicensePool.objects.filter(pk__in=[p.pk for p in changed]).update(in_compliance=fine)
         for p in changed:
             p.in_compliance = fine
-    return ok
 
 
 def pools_recount(*, virtual_accounts) -> int:
@@ -634,17 +648,10 @@ def _usage_rows_sync(*, rows, current, va_ids, pools, flag) -> None:
                 changed.append(u)
     if changed:
         LicenseUsage.objects.bulk_update(changed, ["count"])
-    flips = {k: f for k, f in flag.items() if f != pools[k].in_compliance}
-    for fine in (True, False):
-        keys = [k for k, f in flips.items() if f is fine]
-        if not keys:
-            continue
-        LicenseUsage.objects.filter(_pairs(keys, "instance__virtual_account_id")).exclude(
-            status=UsageStatus.RESERVED
-        ).update(status=UsageStatus.AUTHORIZED if fine else UsageStatus.OUT_OF_COMPLIANCE)
-        LicensePool.objects.filter(pk__in=[pools[k].pk for k in keys]).update(in_compliance=fine)
-        for k in keys:
-            pools[k].in_compliance = fine
+    flips = {pools[k]: f for k, f in flag.items() if f != pools[k].in_compliance}
+    if flips:
+        _locked_pools([p.pk for p in flips])  # held already when the batch changed use; else taken now
+        _verdicts_write(flips)
     if new:
         LicenseUsage.objects.bulk_create(
             LicenseUsage(
@@ -666,6 +673,10 @@ def _usage_write(
     Returns tag -> verdict."""
     va_id = instance.virtual_account_id
     previous = {t: u.count for t, u in rows.items()}
+    deltas = {(va_id, t): now_using.get(t, 0) - previous.get(t, 0) for t in set(now_using) | set(previous)}
+    # The pools first: whoever writes a tag's usage rows holds its pool row, so
+    # row writes and verdict flips of two renewals never wait on each other in a circle.
+    pools = pools_change(keys={(va_id, t) for t in tags | set(previous)}, deltas=deltas)
     gone = [u.pk for t, u in rows.items() if t not in now_using]
     if gone:
         LicenseUsage.objects.filter(pk__in=gone).delete()
@@ -674,8 +685,6 @@ def _usage_write(
         u.count = now_using[u.tag]
     if changed:
         LicenseUsage.objects.bulk_update(changed, ["count"])
-    deltas = {(va_id, t): now_using.get(t, 0) - previous.get(t, 0) for t in set(now_using) | set(previous)}
-    pools = pools_change(keys={(va_id, t) for t in tags | set(previous)}, deltas=deltas)
     ok = {tag: fine for (_, tag), fine in verdicts_apply(pools=pools.values(), now=now).items()}
     new = [t for t in now_using if t not in rows]
     if new:
