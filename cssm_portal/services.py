@@ -704,13 +704,13 @@ def _usage_replace(*, instance: ProductInstance, entitlements: dict[str, int]) -
     """Replace a reserving instance's usage rows with `entitlements`, keeping in_use."""
     va_id = instance.virtual_account_id
     held = dict(instance.usage.values_list("tag", "count"))
+    pools_change(  # the pools first, as every usage write (_usage_write)
+        keys=(),
+        deltas={(va_id, t): entitlements.get(t, 0) - held.get(t, 0) for t in set(held) | set(entitlements)},
+    )
     instance.usage.all().delete()
     LicenseUsage.objects.bulk_create(
         LicenseUsage(instance=instance, tag=t, count=c, status=UsageStatus.RESERVED) for t, c in entitlements.items()
-    )
-    pools_change(
-        keys=(),
-        deltas={(va_id, t): entitlements.get(t, 0) - held.get(t, 0) for t in set(held) | set(entitlements)},
     )
 
 
