@@ -115,18 +115,13 @@ def gateway_process(lab: Lab, now: datetime) -> int:
     due_q = _due_filter(lab, now)
     if due_q is None:
         return 0
-    due = Appliance.objects.filter(lab=lab).filter(due_q).filter(_unclaimed(wall_now()))
-    ids = list(due.order_by("next_due_at", "pk").values_list("pk", flat=True))
-    if not ids:
-        return 0
+    due = Appliance.objects.filter(lab=lab).filter(due_q).filter(_unclaimed(wall_now())).order_by("next_due_at", "pk")
     if _batched(lab):
         size = min(getattr(settings, "LAB_SWEEP_BATCH_SIZE", client.BATCH_MAX), client.BATCH_MAX)
+        ids = list(due.values_list("pk", flat=True))
         return sum(_process_batch(lab, part, due_q=due_q, lab_now=now) for part in chunks(ids, size))
-    candidates = (
-        Appliance.objects.select_related("lab")
-        .filter(pk__in=ids)
-        .prefetch_related(Prefetch("licenses", queryset=ApplianceLicense.objects.order_by("id")))
-        .order_by("next_due_at", "pk")
+    candidates = due.select_related("lab").prefetch_related(
+        Prefetch("licenses", queryset=ApplianceLicense.objects.order_by("id"))
     )
     return sum(_process_one(snapshot, lab_now=now) for snapshot in candidates)
 
