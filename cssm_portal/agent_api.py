@@ -173,8 +173,9 @@ def _dispatch(*, lab: Lab, envelope: dict, now: datetime) -> dict:
     return {"conversion": "success", "deposited": deposited}
 
 
-def renew_id(*, instance: ProductInstance, body: dict, now: datetime) -> dict:
-    cert, expires = services.instance_renew_id(instance=instance, csr_pem=_str(body, "csr", max_len=8000), now=now)
+def renew_id(*, instance: ProductInstance, body: dict, now: datetime, refresh_alerts: bool = True) -> dict:
+    csr = _str(body, "csr", max_len=8000)
+    cert, expires = services.instance_renew_id(instance=instance, csr_pem=csr, now=now, refresh_alerts=refresh_alerts)
     return {"certificate": cert, "registration_expires": expires.isoformat()}
 
 

@@ -85,6 +85,16 @@ def _envelope(message, lab: Lab) -> dict:
     return envelope
 
 
+def _renewed_alerts(instances: list[ProductInstance], now: datetime) -> None:
+    """The instance alerts of the ID renewals, once their last contact is written."""
+    by_account: dict[int, tuple] = {}
+    for inst in instances:
+        sa = inst.virtual_account.smart_account
+        by_account.setdefault(sa.pk, (sa, services.Scope()))[1].piids.add(str(inst.piid))
+    for sa, scope in by_account.values():
+        services.alerts_refresh_scope(smart_account=sa, scope=scope, now=now)
+
+
 @transaction.atomic
 def batch_process(*, lab: Lab, messages: list, now: datetime) -> list[dict]:
     """One answer per message, in order, each what the single endpoint answers
@@ -120,6 +130,7 @@ def batch_process(*, lab: Lab, messages: list, now: datetime) -> list[dict]:
     ca_cert_pem = bytes(lab_trust(lab=lab, now=now).ca_cert_pem) if envelopes else b""
     checked: dict = {}
     touched: dict[int, ProductInstance] = {}
+    renewed_ids: set[int] = set()
     renewals: list[tuple[int, ProductInstance, list[tuple[str, int]]]] = []
     for i, envelope in envelopes.items():
         instance = instances.get(envelope["udi"])
@@ -131,13 +142,16 @@ def batch_process(*, lab: Lab, messages: list, now: datetime) -> list[dict]:
             instance.last_contact = now
             touched[instance.pk] = instance
             if envelope["type"] == "renew_id":
-                answers[i] = {"status": "ok", **agent_api.renew_id(instance=instance, body=envelope["body"], now=now)}
+                answer = agent_api.renew_id(instance=instance, body=envelope["body"], now=now, refresh_alerts=False)
+                answers[i] = {"status": "ok", **answer}
+                renewed_ids.add(instance.pk)
             else:
                 renewals.append((i, instance, agent_api.usage_rows(envelope["body"])))
         except AgentRefusal as refusal:
             refuse(i, envelope, refusal)
     if touched:
         ProductInstance.objects.bulk_update(list(touched.values()), ["recent_nonces", "last_contact"])
+    _renewed_alerts([touched[pk] for pk in renewed_ids], now)
     licenses = services.instances_authorize(items=[(inst, usage) for _, inst, usage in renewals], now=now)
     for (i, _, _), answer in zip(renewals, licenses, strict=True):
         answers[i] = {"status": "ok", **agent_api.authorized(answer, now)}

@@ -430,7 +430,12 @@ def instance_touch(*, instance: ProductInstance, nonce: str, now: datetime) -> N
 
 
 @transaction.atomic
-def instance_renew_id(*, instance: ProductInstance, csr_pem: str, now: datetime) -> tuple[str, datetime]:
+def instance_renew_id(
+    *, instance: ProductInstance, csr_pem: str, now: datetime, refresh_alerts: bool = True
+) -> tuple[str, datetime]:
+    """A new ID certificate. The exchange was a contact: the instance's Failed to
+    Connect / Renew alerts are refreshed (by the caller when `refresh_alerts` is
+    false: the batch endpoint writes last contact at its end)."""
     cert, expires = _issue(lab=instance.lab, csr_pem=csr_pem, udi=instance.udi, now=now)
     instance.certificate_pem = cert
     instance.cert_expires_at = expires
@@ -443,6 +448,9 @@ def instance_renew_id(*, instance: ProductInstance, csr_pem: str, now: datetime)
         va=instance.virtual_account,
         instance=instance,
     )
+    if refresh_alerts:
+        scope = Scope(piids={str(instance.piid)})
+        alerts_refresh_scope(smart_account=instance.virtual_account.smart_account, scope=scope, now=now)
     return cert, expires
 
 

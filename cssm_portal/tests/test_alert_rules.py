@@ -216,3 +216,25 @@ def test_the_sweep_refresh_reads_only_failing_instances(lab, account, make_agent
         f"{formats.cssm_datetime(ProductInstance.objects.get(udi=a.udi).last_contact)})."
         for a in agents[1:]
     }
+
+
+@pytest.mark.parametrize("batched", [False, True])
+def test_an_id_renewal_is_a_contact_and_clears_failed_to_connect(client, agent, token, account, lab, batched):
+    import json
+
+    from licensing_core import pki
+
+    assert agent.register(token.value)[0] == 200
+    ProductInstance.objects.filter(udi=agent.udi).update(last_contact=lab_now(lab) - timedelta(days=40))
+    services.alerts_refresh(smart_account=account, now=lab_now(lab))
+    alert = CssmAlert.objects.get(alert_type=T.PRODUCT_INSTANCE_FAILED_TO_CONNECT, cleared_at__isnull=True)
+    csr = pki.make_csr(key_pem=agent.key, common_name=agent.hostname, udi=agent.udi).decode()
+    envelope = agent.envelope("renew_id", {"csr": csr})
+    if batched:
+        body = {"protocol": "smart-agent/1", "lab": lab.slug, "messages": [envelope]}
+        response = client.post("/licservice/license/batch", data=json.dumps(body), content_type="application/json")
+        assert response.json()["answers"][0]["status"] == "ok"
+    else:
+        assert agent.post(envelope)[0] == 200
+    alert.refresh_from_db()
+    assert alert.cleared_at == lab_now(lab)
