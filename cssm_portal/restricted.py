@@ -19,7 +19,7 @@ from licensing_core.alerts import CssmAlertType
 NOT_AUTHORIZED = "not_authorized"
 
 
-def _key(instance: ProductInstance, tag: str) -> str:
+def restricted_alert_key(instance: ProductInstance, tag: str) -> str:
     return f"restricted:{instance.piid}:{tag}"
 
 
@@ -44,7 +44,7 @@ def restricted_split(
             allowed.append((tag, count))
     va = instance.virtual_account
     sa = va.smart_account
-    resolved = [_key(instance, tag) for tag in restricted if tag not in refused]
+    resolved = [restricted_alert_key(instance, tag) for tag in restricted if tag not in refused]
     if resolved:
         alerts_clear(smart_account=sa, keys=resolved, now=now)
     answer = []
@@ -53,7 +53,7 @@ def restricted_split(
             smart_account=sa,
             virtual_account=va,
             alert_type=CssmAlertType.RESTRICTED_LICENSE_NOT_AVAILABLE,
-            key=_key(instance, tag),
+            key=restricted_alert_key(instance, tag),
             message=f'Product instance "{instance.name}" requested {lic.name}, an export-controlled license, but '
             "it was registered with a token that does not allow export-controlled functionality. Register it "
             "again with a token that allows it.",
@@ -61,3 +61,14 @@ def restricted_split(
         )
         answer.append({"tag": tag, "status": NOT_AUTHORIZED, "display_name": lic.name})
     return allowed, answer
+
+
+def restricted_alerts_clear(*, instance: ProductInstance, now: datetime) -> None:
+    """A removed (or replaced) instance requests nothing any more: its alerts go too."""
+    tags = [lic.entitlement_tag for lic in catalogue.licenses_for(instance.product) if lic.export_restricted]
+    if tags and not instance.export_controlled:
+        alerts_clear(
+            smart_account=instance.virtual_account.smart_account,
+            keys=[restricted_alert_key(instance, t) for t in tags],
+            now=now,
+        )

@@ -41,7 +41,7 @@ from cssm_portal.models import (
     UsageStatus,
     VirtualAccount,
 )
-from cssm_portal.restricted import restricted_split
+from cssm_portal.restricted import restricted_alerts_clear, restricted_split
 from licensing_core import catalogue, codes, pki, schedules
 from licensing_core.alerts import CssmAlertType
 from licensing_core.context import request_id_var
@@ -612,7 +612,7 @@ def _restricted_many(items, now: datetime) -> list[tuple[list[tuple[str, int]], 
     the split is the usage itself and their restricted alerts are cleared in
     one UPDATE per Smart Account, as restricted_split would clear them."""
     from cssm_portal.event_alerts import alerts_clear
-    from cssm_portal.restricted import _key
+    from cssm_portal.restricted import restricted_alert_key
 
     def restricted(inst) -> set[str]:
         if inst.export_controlled:
@@ -631,7 +631,7 @@ def _restricted_many(items, now: datetime) -> list[tuple[list[tuple[str, int]], 
         if tags:
             sa = inst.virtual_account.smart_account
             accounts[sa.pk] = sa
-            clear[sa.pk] += [_key(inst, t) for t in sorted(tags)]
+            clear[sa.pk] += [restricted_alert_key(inst, t) for t in sorted(tags)]
         out.append((usage, []))
     for sa_id, keys in clear.items():
         alerts_clear(smart_account=accounts[sa_id], keys=keys, now=now)
@@ -739,6 +739,7 @@ def _instance_delete(*, instance: ProductInstance, now: datetime, actor: str, re
         old=released,
     )
     scope = Scope(pools={(va.pk, t) for t in released}, serials={instance.serial}, piids={str(instance.piid)})
+    restricted_alerts_clear(instance=instance, now=now)
     instance.delete()
     return scope
 

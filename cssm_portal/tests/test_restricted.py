@@ -97,3 +97,11 @@ def test_products_without_restricted_licences_are_untouched(make_agent, account,
     usage = [(tag("imh", "SMA"), 1)]
     with django_assert_num_queries(0):
         assert restricted.restricted_split(instance=instance, usage=usage, now=now) == (usage, [])
+
+
+def test_removing_the_instance_clears_its_restricted_alert(agent, va, account, now, pools):
+    instance = _registered(agent, va, now, export=False)
+    _authorize(agent, ["envelope_encryption"])
+    assert len(_open(account)) == 1
+    services.instance_remove(instance=instance, actor="admin", now=now)
+    assert _open(account) == []
