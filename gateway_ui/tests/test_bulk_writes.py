@@ -2,7 +2,7 @@
 writes_deferred (flushed at once) is what they write one call at a time,
 in a number of queries that does not grow with the rows."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import connection, transaction
@@ -16,6 +16,8 @@ from licensing_core.mail import MailDraft, mail_enqueue, mail_enqueue_many
 from licensing_core.models import Event, MailMessage
 
 pytestmark = pytest.mark.django_db
+
+START = datetime(2030, 1, 1, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -205,7 +207,20 @@ def test_save_changes_groups_equal_values_and_writes_each_objects_own(demo_lab):
     assert len(ctx.captured_queries) == 1
     stored = Appliance.objects.filter(pk__in=[a.pk for a in apps]).order_by("pk")
     assert set(stored.values_list("clock_skew_minutes", "serial")) == {(5, "same")}
+
+    def values(i):  # every kind of column a sweep writes, NULL among them
+        at = START + timedelta(minutes=i)
+        return {
+            "clock_skew_minutes": i,
+            "last_auth_ok": None if i == 0 else i % 2 == 0,
+            "next_due_at": None if i == 1 else at,
+            "last_auth_reason": f"reason {i}",
+            "eval_remaining": timedelta(days=i),
+            "classic_feature_keys": ["VOF"] * i,
+        }
+
     with CaptureQueriesContext(connection) as ctx:
-        save_changes(Appliance, [(a, {"clock_skew_minutes": i}) for i, a in enumerate(apps)])
-    assert len(ctx.captured_queries) == 1  # more distinct values than groups: one bulk_update
-    assert list(stored.values_list("clock_skew_minutes", flat=True)) == list(range(len(apps)))
+        save_changes(Appliance, [(a, values(i)) for i, a in enumerate(apps)])
+    assert len(ctx.captured_queries) == 1  # more distinct values than groups: one UPDATE from a VALUES list
+    for i, a in enumerate(stored):
+        assert {k: getattr(a, k) for k in values(i)} == values(i)
