@@ -26,6 +26,7 @@ from django.views.decorators.http import require_POST
 from cssm_portal import agent_api, services
 from cssm_portal.models import ProductInstance
 from cssm_portal.services import AgentRefusal
+from licensing_core.bulk import update_each
 from licensing_core.clock import lab_now
 from licensing_core.context import request_id_var
 from licensing_core.faults import cssm_delay_seconds
@@ -150,7 +151,8 @@ def batch_process(*, lab: Lab, messages: list, now: datetime) -> list[dict]:
         except AgentRefusal as refusal:
             refuse(i, envelope, refusal)
     if touched:
-        ProductInstance.objects.bulk_update(list(touched.values()), ["recent_nonces", "last_contact"])
+        # One UPDATE ... FROM (VALUES ...) per chunk: bulk_update's CASE per row was most of a batch's cost.
+        update_each(ProductInstance, list(touched.values()), ["last_contact", "recent_nonces"])
     _renewed_alerts([touched[pk] for pk in renewed_ids], now)
     licenses = services.instances_authorize(items=[(inst, usage) for _, inst, usage in renewals], now=now)
     for (i, _, _), answer in zip(renewals, licenses, strict=True):

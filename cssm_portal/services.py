@@ -44,6 +44,7 @@ from cssm_portal.models import (
 from cssm_portal.restricted import restricted_alerts_clear, restricted_split
 from licensing_core import catalogue, codes, pki, schedules
 from licensing_core.alerts import CssmAlertType
+from licensing_core.bulk import update_each
 from licensing_core.context import request_id_var
 from licensing_core.events import event_record
 from licensing_core.models import Event, EventSide, Lab
@@ -655,7 +656,7 @@ def _usage_rows_sync(*, rows, current, va_ids, pools, flag) -> None:
                 u.count = c
                 changed.append(u)
     if changed:
-        LicenseUsage.objects.bulk_update(changed, ["count"])
+        update_each(LicenseUsage, changed, ["count"])
     flips = {pools[k]: f for k, f in flag.items() if f != pools[k].in_compliance}
     if flips:
         _locked_pools([p.pk for p in flips])  # held already when the batch changed use; else taken now
@@ -692,7 +693,7 @@ def _usage_write(
     for u in changed:
         u.count = now_using[u.tag]
     if changed:
-        LicenseUsage.objects.bulk_update(changed, ["count"])
+        update_each(LicenseUsage, changed, ["count"])
     ok = {tag: fine for (_, tag), fine in verdicts_apply(pools=pools.values(), now=now).items()}
     new = [t for t in now_using if t not in rows]
     if new:

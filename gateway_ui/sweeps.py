@@ -43,10 +43,11 @@ from django.db.models import Min, Prefetch, Q
 from gateway_ui import services
 from gateway_ui.agent import client
 from gateway_ui.agent.client import AgentError
-from gateway_ui.bulk import chunks, save_changes, update_returning_pks, writes_deferred
+from gateway_ui.bulk import save_changes, writes_deferred
 from gateway_ui.models import Appliance, ApplianceLicense
 from gateway_ui.timers import next_due_at, timer_inputs
 from licensing_core.alerts import GatewayAlertKind as AK
+from licensing_core.bulk import chunks, update_returning_pks
 from licensing_core.catalogue import license_by_code
 from licensing_core.clock import wall_now
 from licensing_core.faults import cssm_delay_seconds

@@ -15,9 +15,9 @@ from django.conf import settings
 from django.db.models import Q
 
 from gateway_ui import services
-from gateway_ui.bulk import chunks, update_returning_pks
 from gateway_ui.clock import appliance_now
 from gateway_ui.models import Appliance, Exchange
+from licensing_core.bulk import chunks, update_returning_pks
 from licensing_core.clock import wall_now
 from licensing_core.context import request_id_var
 from licensing_core.machines import AgentUpdateState

@@ -9,9 +9,10 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from gateway_ui import services
-from gateway_ui.bulk import MAX_VALUE_GROUPS, save_changes, update_returning_pks, writes_deferred
+from gateway_ui.bulk import MAX_VALUE_GROUPS, save_changes, writes_deferred
 from gateway_ui.clock import appliance_now
 from gateway_ui.models import AlertMailState, AlertRecipient, Appliance, ApplianceAlert, Product
+from licensing_core.bulk import update_returning_pks
 from licensing_core.mail import MailDraft, mail_enqueue, mail_enqueue_many
 from licensing_core.models import Event, MailMessage
 
