@@ -675,8 +675,10 @@ def bench_sweeps(report: Report) -> None:
         "",
         "### A sweep renewing every appliance's authorization",
         "",
-        "The lab clock is moved to the appliances' next authorization renewal; the sweep then runs the renewal "
-        "exchange of each (Smart Agent → HTTP → CSSM, the server above), in this process. The raw equivalent is "
+        "The lab clock is moved to the appliances' next authorization renewal; the sweep then claims the due "
+        "appliances, runs the renewal exchange of each — every message signed by its own device key, carried in "
+        "batch POSTs of up to 1,000 to the CSSM's /licservice/license/batch (the server above) and checked there "
+        "one by one — and writes the outcomes in bulk, in this process. The raw equivalent is "
         "the same writes as bulk SQL in one transaction (rolled back): one UPDATE of the appliances' timer columns, "
         "one UPDATE of their licence rows, one UPDATE of the product instances' last contact and usage, and "
         "bulk INSERTs of as many event, alert and mail rows as the sweep wrote.",
