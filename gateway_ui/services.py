@@ -709,6 +709,12 @@ def authorize_exchange(*, appliance: Appliance, now: datetime, actor: str = "") 
         return authorize_apply(_lock(appliance), outcome=outcome, now=now, actor=actor)
 
 
+# The CSSM's per-licence answer -> the licence machine's action. "not_authorized"
+# is an export-restricted licence the product's registration does not allow: it
+# shows Not Authorized (no grace period: buying more would not help).
+ANSWER_ACTIONS = {"authorized": "authorized", "out_of_compliance": "shortage", "not_authorized": "not_authorized"}
+
+
 def authorize_apply(appliance: Appliance, *, outcome: dict | AgentError, now: datetime, actor: str = "") -> bool:
     """Record an authorize exchange's answer (or failure) on the locked
     appliance: licence states, timers, event and alert. True if authorized.
@@ -739,7 +745,9 @@ def authorize_apply(appliance: Appliance, *, outcome: dict | AgentError, now: da
     for row in _rows(appliance):
         if not row.requested or row.code not in by_code:
             continue
-        action = "authorized" if by_code[row.code] == "authorized" else "shortage"
+        action = ANSWER_ACTIONS.get(by_code[row.code], "shortage")
+        if action == "not_authorized" and not LICENSE.allowed(row.state, action):
+            action = "shortage"  # an authorized licence refused later: out of compliance, with its grace
         if LICENSE.allowed(row.state, action) or _catalogue(appliance)[row.code].is_base:
             _set_license(appliance, row, action, now)
     appliance.last_auth_attempt_at, appliance.last_auth_ok, appliance.last_auth_reason = now, True, ""

@@ -389,13 +389,14 @@ def satellite_file_ready(b):
 @scenario(
     name="restricted-license",
     title="Restricted license not available (token without export control)",
-    shows=[("portal:alerts", "Restricted License Not Available"), (f"licenses:{ESA1}", "Out Of Compliance"),
+    shows=[("portal:alerts", "Restricted License Not Available"), (f"licenses:{ESA1}", "Not Authorized"),
            (f"sl:{ESA1}", "Registered (")],
 )  # fmt: skip
 def restricted_license(b):
     """esa1 registered with a token created without "Allow export-controlled functionality".
     PXE Encryption is export-controlled: Smart Software Manager does not authorize it for
-    esa1, which shows it Out Of Compliance on the Licenses page, and the portal raises
+    esa1, which shows it Not Authorized on the Licenses page (no grace period: buying more
+    would not help), and the portal raises
     Restricted License Not Available for the ESA virtual account. Register esa1 again
     (Reregister) with a token that allows export-controlled functionality to clear it."""
     _registered(b, export_controlled=False)
