@@ -164,6 +164,11 @@ _SWEEP_SECONDS = env_int("LAB_SWEEP_SECONDS", 60, minimum=1)
 # A sweep's claim on an appliance (wall seconds): a worker killed mid-sweep
 # holds it until it runs out, then the next sweep takes the appliance over.
 LAB_SWEEP_LEASE_SECONDS = env_int("LAB_SWEEP_LEASE_SECONDS", 300, minimum=1)
+# The sweep claims and fires due appliances in batches, their renewals in batch
+# POSTs to the CSSM (gateway_ui/sweeps.py); off, one by one (the reference path
+# the equivalence test compares against).
+LAB_SWEEP_BATCH = env_bool("LAB_SWEEP_BATCH", default=True)
+LAB_SWEEP_BATCH_SIZE = env_int("LAB_SWEEP_BATCH_SIZE", 1000, minimum=1)
 # An exchange still pending this long after the page queued it is carried out
 # by the recovery task (its message was lost, or the broker was down).
 LAB_EXCHANGE_RECOVERY_SECONDS = env_int("LAB_EXCHANGE_RECOVERY_SECONDS", 120, minimum=1)
