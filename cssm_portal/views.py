@@ -11,7 +11,6 @@ from functools import wraps
 from django.contrib import messages
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from cssm_portal import charts, selectors, services
@@ -40,6 +39,7 @@ from cssm_portal.models import (
     TransactionSource,
 )
 from cssm_portal.services import ServiceError
+from cssm_portal.templatetags.cssm_urls import fast_reverse
 from licensing_core import catalogue, codes, formats, schedules
 from licensing_core.alerts import CssmAlertType
 from licensing_core.clock import lab_now
@@ -68,7 +68,7 @@ def portal_view(view):
 
 
 def _url(name: str, portal, *args) -> str:
-    return reverse(f"cssm:{name}", args=[portal.lab.slug, portal.smart_account.pk, *args])
+    return fast_reverse(f"cssm:{name}", [portal.lab.slug, portal.smart_account.pk, *args])
 
 
 def _dialog(request, portal, template: str, context: dict, *, status: int = 200):
