@@ -96,8 +96,19 @@ def lab_for(user, lab_slug: str) -> Lab:
 
 
 def portal_for(user, lab_slug: str, sa_id: int) -> Portal:
-    lab = lab_for(user, lab_slug)
-    rows = list(AccountAccess.objects.filter(user=user, smart_account__lab=lab).select_related("smart_account"))
+    # The lab, the membership check and the user's roles in one query; lab_for only on the way to a 404,
+    # for its message.
+    rows = list(
+        AccountAccess.objects.filter(
+            user=user, smart_account__lab__slug=lab_slug, smart_account__lab__memberships__user=user
+        ).select_related("smart_account__lab")
+    )
+    if not rows:
+        lab_for(user, lab_slug)
+        raise Http404("No such Smart Account.")
+    lab = rows[0].smart_account.lab
+    for r in rows:
+        r.smart_account.lab = lab  # one Lab object for the whole page
     accounts = sorted({r.smart_account for r in rows}, key=lambda a: a.name)
     mine = [r for r in rows if r.smart_account_id == sa_id]
     if not mine:
