@@ -71,6 +71,19 @@ def _url(name: str, portal, *args) -> str:
     return fast_reverse(f"cssm:{name}", [portal.lab.slug, portal.smart_account.pk, *args])
 
 
+class _Urls(dict):
+    """One object's links by URL name for a table row, {{ row.urls.instance_transfer }}: each reversed
+    (fast_reverse) on first use only, so the links a row does not show cost nothing."""
+
+    def __init__(self, portal, *args) -> None:
+        super().__init__()
+        self.args = [portal.lab.slug, portal.smart_account.pk, *args]
+
+    def __missing__(self, name: str) -> str:
+        self[name] = url = fast_reverse(f"cssm:{name}", self.args)
+        return url
+
+
 def _dialog(request, portal, template: str, context: dict, *, status: int = 200):
     """A dialog: the fragment for htmx, or a full page holding it otherwise."""
     context = {"portal": portal, "dialog_template": template, **context}
@@ -584,6 +597,7 @@ def instances(request, portal, va_id: int):
             "product_type": inst.product,
             "last_contact": formats.cssm_datetime(inst.last_contact),
             "alerts": _instance_alerts(inst, portal.now),
+            "urls": _Urls(portal, va.pk, inst.piid),
         }
         for inst in t.rows
     ]

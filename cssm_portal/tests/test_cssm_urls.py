@@ -40,3 +40,27 @@ def test_fast_reverse_refuses_what_reverse_refuses(args):
         reverse("cssm:general", args=args)
     with pytest.raises(NoReverseMatch):
         fast_reverse("cssm:general", args)
+
+
+@pytest.mark.django_db
+def test_instances_list_links_are_the_reversed_routes(client, login_as, lab, account, va, now):
+    """Every link of a Product Instances row, the reserved-licence ones included (views._Urls)."""
+    from cssm_portal import services
+    from cssm_portal.tests.conftest import tag
+    from licensing_core import codes
+
+    inst = services.reservation_authorize(
+        va=va,
+        request_code=codes.request_code_generate(pid="C395", serial="URL00001"),
+        reservation_type="SPECIFIC",
+        quantities={tag("case"): 1},
+        actor="admin",
+        now=now,
+    ).instance
+    services.reservation_update(instance=inst, quantities={tag("case"): 2}, actor="admin", now=now)
+    login_as("sa-admin")
+    html = client.get(reverse("cssm:instances", args=[lab.slug, account.pk, va.pk]) + f"?q={inst.name}").text
+    args = [lab.slug, account.pk, va.pk, inst.piid]
+    for name in ["instance", "instance_transfer", "instance_remove", "instance_update", "instance_confirm"]:
+        url = reverse(f"cssm:{name}", args=args)
+        assert f'href="{url}" hx-get="{url}"' in html, name
