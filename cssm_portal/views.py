@@ -295,6 +295,7 @@ def general(request, portal, va_id: int):
             "expiration": formats.cssm_expiration(tok.expires_at, now=portal.now),
             "uses": f"{tok.uses} of {tok.max_uses}" if tok.max_uses else "",
             "status": "Revoked" if tok.revoked_at else ("Expired" if tok.expires_at <= portal.now else ""),
+            "urls": _Urls(portal, va.pk, tok.pk),
         }
         for tok in t.rows
     ]

@@ -64,3 +64,12 @@ def test_instances_list_links_are_the_reversed_routes(client, login_as, lab, acc
     for name in ["instance", "instance_transfer", "instance_remove", "instance_update", "instance_confirm"]:
         url = reverse(f"cssm:{name}", args=args)
         assert f'href="{url}" hx-get="{url}"' in html, name
+
+
+@pytest.mark.django_db
+def test_general_token_links_are_the_reversed_routes(client, login_as, lab, account, va, token):
+    login_as("sa-admin")
+    html = client.get(reverse("cssm:general", args=[lab.slug, account.pk, va.pk])).text
+    args = [lab.slug, account.pk, va.pk, token.pk]
+    assert f'<a href="{reverse("cssm:token_download", args=args)}">Download...</a>' in html
+    assert f'action="{reverse("cssm:token_revoke", args=args)}"' in html
