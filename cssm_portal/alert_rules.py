@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 
 from django.db.models import Count, Q
 
+from cssm_portal.event_alerts import alert_raised_record
 from cssm_portal.models import (
     CssmAlert,
     LicensePool,
@@ -36,8 +37,6 @@ from cssm_portal.models import (
 )
 from licensing_core import formats, schedules
 from licensing_core.alerts import CSSM_ALERT_SEVERITY, CssmAlertType
-from licensing_core.events import event_record
-from licensing_core.models import EventSide
 
 T = CssmAlertType
 RULE_TYPES = frozenset(
@@ -66,6 +65,7 @@ INSTANCE_RULES = {
 # Rules that change with facts alone (a registration, a reservation update), never
 # with time: the services keep them; the sweep's time-driven refresh leaves them be.
 EVENT_DRIVEN_TYPES = frozenset({T.DUPLICATE_LICENSES, T.AUTHORIZATION_PENDING})
+SATELLITE_TYPES = frozenset({T.SYNCHRONIZATION_OVERDUE, T.SATELLITE_SYNC_DEADLINE, T.SATELLITE_EXPIRED_AND_REMOVED})
 
 Desired = dict[str, tuple]  # key -> (alert_type, virtual account or None, message)
 
@@ -329,15 +329,7 @@ def _apply(*, smart_account: SmartAccount, desired: Desired, open_alerts, now: d
     if new:
         CssmAlert.objects.bulk_create(new)
         for alert in new:
-            event_record(
-                lab=smart_account.lab,
-                at=now,
-                side=EventSide.CSSM,
-                kind="cssm.alert.raised",
-                message=f"{alert.alert_type}: {alert.message}",
-                smart_account_id=smart_account.pk,
-                virtual_account_id=alert.virtual_account.pk if alert.virtual_account else None,
-            )
+            alert_raised_record(smart_account=smart_account, alert=alert, now=now)
     return len(new), len(stale)
 
 
@@ -352,6 +344,17 @@ def alerts_refresh(*, smart_account: SmartAccount, now: datetime, time_driven_on
     desired = alerts_desired(smart_account=smart_account, now=now, time_driven_only=time_driven_only)
     types = RULE_TYPES - EVENT_DRIVEN_TYPES if time_driven_only else RULE_TYPES
     return _apply(smart_account=smart_account, desired=desired, open_alerts=_open(smart_account, types), now=now)
+
+
+def satellite_alerts_refresh(*, smart_account: SmartAccount, now: datetime) -> tuple[int, int]:
+    """Only the Satellite synchronization rules: what a Satellite's own change can
+    affect (its unregistration, its synchronization), without the account's instances."""
+    return _apply(
+        smart_account=smart_account,
+        desired=_satellite_rules(smart_account, now),
+        open_alerts=_open(smart_account, SATELLITE_TYPES),
+        now=now,
+    )
 
 
 def alerts_refresh_scope(*, smart_account: SmartAccount, scope: Scope, now: datetime) -> tuple[int, int]:

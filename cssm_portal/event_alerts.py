@@ -46,16 +46,21 @@ def alert_raise(
             )
     except IntegrityError:
         return None
+    alert_raised_record(smart_account=smart_account, alert=alert, now=now)
+    return alert
+
+
+def alert_raised_record(*, smart_account: SmartAccount, alert: CssmAlert, now: datetime) -> None:
+    """The Event Log row of a newly raised alert (rule or event alike)."""
     event_record(
         lab=smart_account.lab,
         at=now,
         side=EventSide.CSSM,
         kind="cssm.alert.raised",
-        message=f"{alert_type}: {message}",
+        message=f"{alert.alert_type}: {alert.message}",
         smart_account_id=smart_account.pk,
-        virtual_account_id=virtual_account.pk if virtual_account is not None else None,
+        virtual_account_id=alert.virtual_account_id,
     )
-    return alert
 
 
 def alerts_clear(*, smart_account: SmartAccount, now: datetime, keys=None, types=None) -> int:

@@ -24,6 +24,7 @@ from django.db import transaction
 from django.db.models import Sum
 
 from cssm_portal import services
+from cssm_portal.alert_rules import satellite_alerts_refresh
 from cssm_portal.event_alerts import alert_raise, alerts_clear
 from cssm_portal.models import LicensePool, LicenseUsage, SatelliteInstance, SmartAccount
 from cssm_portal.services import ServiceError
@@ -100,7 +101,7 @@ def satellite_unregister(*, satellite: SatelliteInstance, actor: str, now: datet
         subject_name=name,
     )
     # Its Synchronization Overdue / Sync Deadline alerts no longer apply.
-    services.alerts_refresh(smart_account=sa, now=now)
+    satellite_alerts_refresh(smart_account=sa, now=now)
 
 
 # --- manual synchronization -----------------------------------------------------------------------
@@ -286,5 +287,5 @@ def authorization_file_download(*, satellite: SatelliteInstance, actor: str, now
             sa=sa,
             subject_name=satellite.name,
         )
-        services.alerts_refresh(smart_account=sa, now=now)
+        satellite_alerts_refresh(smart_account=sa, now=now)
     return f"satellite-authorization-{_file_part(satellite.name)}.json", satellite.authorization_file
