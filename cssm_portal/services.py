@@ -457,6 +457,10 @@ def instance_renew_id(
 
 @transaction.atomic
 def instance_authorize(*, instance: ProductInstance, usage: list[tuple[str, int]], now: datetime) -> list[dict]:
+    # The instance row first (as the batch path's UPDATE of last contact does, then
+    # the pools): two renewals of one instance at once take turns instead of both
+    # inserting the same new usage row.
+    list(ProductInstance.objects.select_for_update().filter(pk=instance.pk).values_list("pk", flat=True))
     va = instance.virtual_account
     usage, answer = restricted_split(instance=instance, usage=usage, now=now)  # export-restricted: not authorized
     valid = _valid_usage(instance=instance, usage=usage, answer=answer)
