@@ -19,6 +19,14 @@ from licensing_core.alerts import CssmAlertType
 NOT_AUTHORIZED = "not_authorized"
 
 
+def restricted_licenses(instance: ProductInstance) -> dict[str, catalogue.License]:
+    """tag -> licence of the export-restricted licences this instance may not use
+    (none when its token allowed export-controlled functionality)."""
+    if instance.export_controlled:
+        return {}
+    return {lic.entitlement_tag: lic for lic in catalogue.licenses_for(instance.product) if lic.export_restricted}
+
+
 def restricted_alert_key(instance: ProductInstance, tag: str) -> str:
     return f"restricted:{instance.piid}:{tag}"
 
@@ -32,8 +40,8 @@ def restricted_split(
     restricted licences the instance stopped requesting. No query at all for an instance
     that may use them (its token allowed it: that never changes for an instance) or a
     product without restricted licences."""
-    restricted = {lic.entitlement_tag: lic for lic in catalogue.licenses_for(instance.product) if lic.export_restricted}
-    if not restricted or instance.export_controlled:
+    restricted = restricted_licenses(instance)
+    if not restricted:
         return usage, []
     allowed: list[tuple[str, int]] = []
     refused: dict[str, catalogue.License] = {}
@@ -65,8 +73,8 @@ def restricted_split(
 
 def restricted_alerts_clear(*, instance: ProductInstance, now: datetime) -> None:
     """A removed (or replaced) instance requests nothing any more: its alerts go too."""
-    tags = [lic.entitlement_tag for lic in catalogue.licenses_for(instance.product) if lic.export_restricted]
-    if tags and not instance.export_controlled:
+    tags = list(restricted_licenses(instance))
+    if tags:
         alerts_clear(
             smart_account=instance.virtual_account.smart_account,
             keys=[restricted_alert_key(instance, t) for t in tags],

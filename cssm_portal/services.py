@@ -617,12 +617,10 @@ def _restricted_many(items, now: datetime) -> list[tuple[list[tuple[str, int]], 
     the split is the usage itself and their restricted alerts are cleared in
     one UPDATE per Smart Account, as restricted_split would clear them."""
     from cssm_portal.event_alerts import alerts_clear
-    from cssm_portal.restricted import restricted_alert_key
+    from cssm_portal.restricted import restricted_alert_key, restricted_licenses
 
     def restricted(inst) -> set[str]:
-        if inst.export_controlled:
-            return set()
-        return {lic.entitlement_tag for lic in catalogue.licenses_for(inst.product) if lic.export_restricted}
+        return set(restricted_licenses(inst))
 
     one_by_one = {inst.pk for inst, usage in items if any(t in restricted(inst) and c > 0 for t, c in usage)}
     out = []
