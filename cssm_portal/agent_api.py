@@ -105,7 +105,8 @@ def smart_agent_endpoint(request):
         envelope = _parse_envelope(request)
     except AgentRefusal as refusal:
         return _refuse(refusal.code, refusal.message, refusal.status)
-    lab = Lab.objects.filter(slug=envelope["lab"]).first()
+    # The trust material with the lab: every message needs the CA (lab_trust).
+    lab = Lab.objects.select_related("trust").filter(slug=envelope["lab"]).first()
     if lab is None:
         return _refuse("lab_not_found", f"There is no lab named {envelope['lab']}.", 404)
     # Fault injection (CSSM slow): hold the answer back, before doing anything,

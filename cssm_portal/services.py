@@ -368,7 +368,16 @@ def instance_register(
     if product not in catalogue.PRODUCTS:
         raise AgentRefusal("bad_request", "The product must be ESA or SMA.", 400)
     va = token.virtual_account
-    existing = ProductInstance.objects.select_related("virtual_account").filter(lab=lab, udi=udi).first()
+    # One read: an instance with this UDI (already registered), and whether any
+    # other instance of the Smart Account shares the serial (Duplicate Licenses).
+    existing, shares_serial = None, False
+    for found in ProductInstance.objects.select_related("virtual_account").filter(
+        Q(udi=udi) | Q(serial=serial), lab=lab
+    ):
+        if found.udi == udi:
+            existing = found
+        elif found.virtual_account.smart_account_id == va.smart_account_id:
+            shares_serial = True
     scope = Scope(serials={serial})
     if existing is not None:
         if not force:
@@ -383,14 +392,6 @@ def instance_register(
         else:
             alerts_refresh_scope(smart_account=existing.virtual_account.smart_account, scope=replaced, now=now)
     cert, expires = _issue(lab=lab, csr_pem=csr_pem, udi=udi, now=now, trust=trust)
-    # Conditional increment: never more uses than allowed, even under races.
-    updated = (
-        RegistrationToken.objects.filter(pk=token.pk)
-        .filter(Q(max_uses__isnull=True) | Q(uses__lt=F("max_uses")))
-        .update(uses=F("uses") + 1)
-    )
-    if not updated:
-        raise AgentRefusal("token_used_up", "The registration token has reached its maximum number of uses.", 403)
     instance = ProductInstance.objects.create(
         lab=lab,
         virtual_account=va,
@@ -418,8 +419,20 @@ def instance_register(
         va=va,
         instance=instance,
     )
-    # A new instance fails no rule yet: only Duplicate Licenses for its serial can change.
-    alerts_refresh_scope(smart_account=va.smart_account, scope=scope, now=now)
+    # A new instance fails no rule yet: only Duplicate Licenses for its serial can
+    # change, and only if another instance of the account shares it (or one was
+    # replaced): with no other, the rule held neither before nor after.
+    if shares_serial or existing is not None:
+        alerts_refresh_scope(smart_account=va.smart_account, scope=scope, now=now)
+    # Conditional increment, last: the token row stays locked only until the commit
+    # (every registration with this token waits on it), and never more uses than allowed.
+    updated = (
+        RegistrationToken.objects.filter(pk=token.pk)
+        .filter(Q(max_uses__isnull=True) | Q(uses__lt=F("max_uses")))
+        .update(uses=F("uses") + 1)
+    )
+    if not updated:
+        raise AgentRefusal("token_used_up", "The registration token has reached its maximum number of uses.", 403)
     return Registered(instance=instance, certificate=cert, ca_certificate=bytes(trust.ca_cert_pem).decode())
 
 

@@ -263,3 +263,33 @@ def test_dlc_refusals(agent, token, licenses):
 def test_refusals_write_events(agent, lab):
     agent.send("authorize", {"usage": []})
     assert Event.objects.filter(lab=lab, kind="cssm.agent.refused").exists()
+
+
+def test_a_second_product_with_the_same_serial_raises_duplicate_licenses(make_agent, token, account):
+    first = make_agent(pid="C395", serial="FCHSAME01")
+    assert first.register(token.value)[0] == 200
+    assert not CssmAlert.objects.filter(alert_type="Duplicate Licenses", cleared_at__isnull=True).exists()
+    second = make_agent(pid="C100V", serial="FCHSAME01")
+    assert second.register(token.value)[0] == 200
+    alert = CssmAlert.objects.get(alert_type="Duplicate Licenses", cleared_at__isnull=True)
+    assert alert.smart_account == account
+    assert "FCHSAME01" in alert.message
+    # Reregistering (force) replaces the instance: the duplicate still holds and stays open, once.
+    assert second.register(token.value, force=True)[0] == 200
+    assert CssmAlert.objects.filter(alert_type="Duplicate Licenses", cleared_at__isnull=True).count() == 1
+
+
+def test_registration_runs_the_same_statements_whatever_the_account_holds(make_agent, token, lab, va, now):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from cssm_portal.tests.conftest import instances_bulk
+
+    def statements() -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            assert make_agent().register(token.value)[0] == 200
+        return len(ctx.captured_queries)
+
+    few = statements()
+    instances_bulk(lab=lab, va=va, now=now, serial="BULK{:04d}", name="bulk{:04d}", numbers=range(300))
+    assert statements() == few
