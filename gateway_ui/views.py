@@ -100,16 +100,26 @@ _HOST_MARK = "hostname-goes-here"
 _URL_SAFE = RFC3986_SUBDELIMS + "/~:@"  # what reverse() leaves unquoted
 
 
-def _siblings(appliance: Appliance):
-    """The appliance switcher's options: (url, hostname, selected) for every appliance of the lab.
+SWITCHER_NEIGHBOURS = 10  # appliances listed each side of this one; the lab page finds the others
 
-    A generator, so pages that do not show the switcher (the status partial) run no query. A lab may hold
-    thousands of appliances: hostnames only, and one reverse() for all of them (the hostname quoted as
-    reverse() quotes it)."""
+
+def _siblings(appliance: Appliance):
+    """The appliance switcher's options: (url, hostname, selected) for the appliances next to this one by host
+    name, and when the lab holds more, a last option to the lab page's appliance list (None for hostname).
+
+    A generator, so pages that do not show the switcher (the status partial) run no query. A fleet lab holds
+    thousands of appliances: a bounded window (two queries of host names only) and one reverse() for all of
+    them (the hostname quoted as reverse() quotes it)."""
     head, _, tail = reverse("gateway:smart_licensing", args=[appliance.lab.slug, _HOST_MARK]).rpartition(_HOST_MARK)
-    hostnames = Appliance.objects.filter(lab_id=appliance.lab_id).order_by("hostname").values_list("hostname")
-    for (hostname,) in hostnames:
+    same_lab = Appliance.objects.filter(lab_id=appliance.lab_id)
+    n = SWITCHER_NEIGHBOURS
+    before = list(same_lab.filter(hostname__lt=appliance.hostname).order_by("-hostname").values_list("hostname")[: n + 1])
+    after = list(same_lab.filter(hostname__gt=appliance.hostname).order_by("hostname").values_list("hostname")[: n + 1])
+    hostnames = [h for (h,) in reversed(before[:n])] + [appliance.hostname] + [h for (h,) in after[:n]]
+    for hostname in hostnames:
         yield head + quote(hostname, safe=_URL_SAFE) + tail, hostname, hostname == appliance.hostname
+    if len(before) > n or len(after) > n:
+        yield reverse("labs:detail", kwargs={"slug": appliance.lab.slug}) + "#appliances", None, False
 
 
 class ApplianceUrls(dict):

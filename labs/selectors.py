@@ -2,21 +2,49 @@
 
 from itertools import islice
 
-from django.db.models import F, Prefetch, QuerySet
+from django.core.paginator import Page, Paginator
+from django.db.models import Count, F, OuterRef, Prefetch, QuerySet, Subquery, Window
+from django.db.models.functions import Coalesce, RowNumber
 from django.http import Http404
 
 from gateway_ui.models import Appliance
 from licensing_core.models import Event, JobRun, Lab, LabMembership, MailMessage
 
 
+# A fleet lab holds thousands of appliances: the lab home shows the first few of
+# each lab, the lab page a page of them at a time.
+HOME_APPLIANCES = 10
+LAB_APPLIANCES_PER_PAGE = 50
+SKEW_CHOICES_MAX = 100
+
+
 def labs_for_user(*, user) -> QuerySet[Lab]:
-    """The labs a user belongs to (superusers see all), with their appliances
-    and Smart Accounts prefetched: a fixed number of queries for any size."""
+    """The labs a user belongs to (superusers see all), with their first
+    HOME_APPLIANCES appliances (`appliances_shown`), how many they hold
+    (`appliance_count`) and their Smart Accounts: a fixed number of queries and a
+    bounded page whatever the labs hold."""
     labs = Lab.objects.all() if user.is_superuser else Lab.objects.filter(memberships__user=user)
-    return labs.prefetch_related(
-        Prefetch("appliances", queryset=Appliance.objects.order_by("hostname")),
-        "smart_accounts",
-    ).order_by("name")
+    count = Appliance.objects.filter(lab=OuterRef("pk")).order_by().values("lab").annotate(n=Count("pk")).values("n")
+    first = (
+        Appliance.objects.annotate(rank=Window(RowNumber(), partition_by=F("lab_id"), order_by=F("hostname").asc()))
+        .filter(rank__lte=HOME_APPLIANCES)
+        .order_by("hostname")
+    )
+    return (
+        labs.annotate(appliance_count=Coalesce(Subquery(count), 0))
+        .prefetch_related(Prefetch("appliances", queryset=first, to_attr="appliances_shown"), "smart_accounts")
+        .order_by("name")
+    )
+
+
+def lab_appliances(*, lab: Lab, query: str = "", page: str | int = 1) -> Page:
+    """A page of the lab's appliances by host name, those whose host name
+    contains `query` when given (two queries: the count and the page)."""
+    appliances = Appliance.objects.filter(lab=lab).order_by("hostname")
+    if query:
+        appliances = appliances.filter(hostname__icontains=query)
+    fields = ("hostname", "product", "model_pid", "virtual")
+    return Paginator(appliances.only(*fields), LAB_APPLIANCES_PER_PAGE).get_page(page)
 
 
 def lab_for_user(*, user, slug: str) -> tuple[Lab, LabMembership | None]:
@@ -76,8 +104,15 @@ def lab_fault_choices(*, lab: Lab, now) -> dict:
     vas = list(VirtualAccount.objects.filter(smart_account__lab=lab).select_related("smart_account").order_by(
         "smart_account__name", "name"))  # fmt: skip
     pools = cssm_selectors.pools(vas).filter(purchased__gt=0).order_by("virtual_account__name", "name")
+    appliances = list(
+        Appliance.objects.filter(lab=lab).order_by("hostname").only("hostname", "clock_skew_minutes")[
+            : SKEW_CHOICES_MAX + 1
+        ]
+    )
     return {
-        "appliances": list(Appliance.objects.filter(lab=lab).order_by("hostname")),
+        # A list to choose from for a lab of up to SKEW_CHOICES_MAX appliances; a host name to type beyond.
+        "appliances": appliances[:SKEW_CHOICES_MAX],
+        "appliances_listed": len(appliances) <= SKEW_CHOICES_MAX,
         "tokens": [{"token": t, "display": codes.token_display(t.value)} for t in tokens],
         "virtual_accounts": vas,
         "pools": list(pools),

@@ -4,11 +4,11 @@ from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from gateway_ui.models import Appliance
 from labs.faults import MAX_SKEW_MINUTES
 from labs.forms import AdvanceToForm, NewLabForm
 from labs.scenarios import scenarios
 from labs.selectors import (
+    lab_appliances,
     lab_fault_choices,
     lab_for_user,
     lab_mailbox,
@@ -43,6 +43,7 @@ def home(request):
 def lab_detail(request, slug: str):
     lab, membership = lab_for_user(user=request.user, slug=slug)
     now = lab_now(lab)
+    query = request.GET.get("q", "").strip()[:255]
     can_manage = _can_manage(request.user, membership)
     context = {
         "lab": lab,
@@ -61,7 +62,8 @@ def lab_detail(request, slug: str):
             for fault in Fault
         ],
         "slow_max": CSSM_SLOW_MAX_SECONDS,
-        "appliances": list(Appliance.objects.filter(lab=lab).order_by("hostname")),
+        "appliances": lab_appliances(lab=lab, query=query, page=request.GET.get("page") or 1),
+        "appliance_query": query,
     }
     if can_manage:
         context |= {

@@ -2,7 +2,7 @@
 one licence row or all of them, no alerts, events, staged changes or other appliances or many.
 
 The counts are the page's whole request: session, user, the appliance with the user's membership,
-the staged changes, the appliance switcher (+ the licence rows on Licenses, + the members on a
+the staged changes, the appliance switcher (two: its neighbours before and after) (+ the licence rows on Licenses, + the members on a
 clustered appliance). The status partial that htmx polls every 2 s has no switcher."""
 
 from datetime import timedelta
@@ -21,7 +21,7 @@ from tests.factories import LAB_EPOCH, ApplianceFactory, LabFactory, LabMembersh
 
 pytestmark = pytest.mark.django_db
 
-PAGES = {"smart_licensing": 5, "licenses": 6, "sl_status": 4}
+PAGES = {"smart_licensing": 6, "licenses": 7, "sl_status": 4}
 
 
 def _world(*, clustered: bool):
@@ -145,3 +145,21 @@ def test_the_role_is_the_one_of_the_lab_in_the_url(client):
     assert (
         client.get(reverse("gateway:smart_licensing", args=[labs[GatewayRole.OPERATOR].slug, "x"])).status_code == 404
     )
+
+
+def test_the_switcher_lists_the_neighbours_and_leads_to_the_lab_page_for_the_others(client):
+    lab, user, appliance = _world(clustered=False)
+    client.force_login(user)
+    for i in range(30):
+        ApplianceFactory(lab=lab, hostname=f"a{i:03d}.example.com")  # before gw.example.com
+        ApplianceFactory(lab=lab, hostname=f"z{i:03d}.example.com")  # after it
+    html = client.get(reverse("gateway:smart_licensing", args=[lab.slug, appliance.hostname])).content.decode()
+    switcher = html[html.index('<select id="switch-appliance"') : html.index("</select>")]
+    shown = [f"a{i:03d}.example.com" for i in range(20, 30)] + ["gw.example.com"]
+    shown += [f"z{i:03d}.example.com" for i in range(10)]
+    assert [line.split(">")[1].split("<")[0] for line in switcher.split("<option")[1:]] == [
+        *shown,
+        "All appliances of the lab…",
+    ]
+    assert "a019.example.com" not in switcher and "z010.example.com" not in switcher
+    assert reverse("labs:detail", kwargs={"slug": lab.slug}) + "#appliances" in switcher

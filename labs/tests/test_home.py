@@ -73,3 +73,23 @@ def test_healthz_reports_a_broker_that_is_down(client, settings):
     response = client.get("/healthz")
     assert response.status_code == 503
     assert json.loads(response.content)["broker"].startswith("error")
+
+
+def test_a_fleet_lab_shows_its_first_appliances_and_leads_to_the_others(client, login_as, demo_lab):
+    from gateway_ui.models import Appliance
+    from labs.selectors import HOME_APPLIANCES
+
+    login_as("admin")
+    Appliance.objects.bulk_create(
+        Appliance(lab=demo_lab, hostname=f"fleet{i:03d}.example.com", product="ESA", model_pid="C395",
+                  serial=f"FLEET{i:03d}")
+        for i in range(40)
+    )  # fmt: skip
+    body = client.get("/").content.decode()
+    section = body[body.index('id="lab-demo"') : body.index("</section>", body.index('id="lab-demo"'))]
+    shown = sorted(["esa1.example.com", "esa2.example.com", "sma1.example.com"] +
+                   [f"fleet{i:03d}.example.com" for i in range(40)])[:HOME_APPLIANCES]  # fmt: skip
+    assert [h for h in shown if h in section] == shown
+    assert "fleet039.example.com" not in section
+    assert "All 43 appliances" in section
+    assert reverse("labs:detail", kwargs={"slug": "demo"}) + "#appliances" in section

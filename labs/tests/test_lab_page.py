@@ -94,3 +94,67 @@ class TestFaults:
             client.post(f"/labs/{demo_lab.slug}/faults/", {"fault": "cssm_unreachable", "on": "1"}).status_code == 403
         )
         assert "Fault injection" not in client.get(f"/labs/{demo_lab.slug}/").content.decode()
+
+
+class TestApplianceList:
+    """A fleet lab's appliances, a page at a time, found by host name."""
+
+    def _fleet(self, lab, n):
+        from gateway_ui.models import Appliance
+
+        Appliance.objects.bulk_create(
+            Appliance(lab=lab, hostname=f"fleet{i:03d}.example.com", product="ESA", model_pid="C395",
+                      serial=f"FLEET{i:03d}")
+            for i in range(n)
+        )  # fmt: skip
+
+    def _rows(self, body):
+        section = body[body.index('id="appliances"') : body.index("</section>", body.index('id="appliances"'))]
+        return [part.split("</th>")[0] for part in section.split("<tr><th>")[1:]], section
+
+    def test_pages_of_fifty_with_previous_and_next(self, client, login_as, demo_lab):
+        self._fleet(demo_lab, 120)
+        login_as("admin")
+        rows, section = self._rows(client.get(f"/labs/{demo_lab.slug}/").content.decode())
+        assert len(rows) == 50 and rows[0] == "esa1.example.com"
+        assert "Appliances 1–50 of 123" in section and "page=2" in section
+        rows, section = self._rows(client.get(f"/labs/{demo_lab.slug}/?page=3").content.decode())
+        assert rows == [f"fleet{i:03d}.example.com" for i in range(98, 120)] + ["sma1.example.com"]
+        assert "Appliances 101–123 of 123" in section
+        # A page out of range shows the last one; garbage shows the first: no error.
+        assert self._rows(client.get(f"/labs/{demo_lab.slug}/?page=99").content.decode())[0][-1] == "sma1.example.com"
+        assert self._rows(client.get(f"/labs/{demo_lab.slug}/?page=x").content.decode())[0][0] == "esa1.example.com"
+
+    def test_find_by_host_name(self, client, login_as, demo_lab):
+        self._fleet(demo_lab, 120)
+        login_as("admin")
+        rows, _ = self._rows(client.get(f"/labs/{demo_lab.slug}/?q=FLEET11").content.decode())
+        assert rows == [f"fleet11{i}.example.com" for i in range(10)]
+        rows, section = self._rows(client.get(f"/labs/{demo_lab.slug}/?q=nothing-like-it").content.decode())
+        assert rows == [] and "No appliance of this lab has" in section
+
+    def test_the_page_runs_the_same_queries_for_a_few_appliances_and_many(self, client, login_as, demo_lab):
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        login_as("admin")
+
+        def queries():
+            with CaptureQueriesContext(connection) as ctx:
+                assert client.get(f"/labs/{demo_lab.slug}/").status_code == 200
+            return len(ctx.captured_queries)
+
+        few = queries()
+        self._fleet(demo_lab, 300)
+        assert queries() == few
+
+    def test_the_clock_skew_fault_takes_a_typed_host_name_in_a_large_lab(self, client, login_as, demo_lab):
+        self._fleet(demo_lab, 120)
+        login_as("admin")
+        body = client.get(f"/labs/{demo_lab.slug}/").content.decode()
+        assert '<input id="skew-host" name="hostname"' in body
+        response = client.post(f"/labs/{demo_lab.slug}/faults/clock-skew/", {"hostname": "fleet042.example.com", "minutes": 90})
+        assert response.status_code == 302
+        from gateway_ui.models import Appliance
+
+        assert Appliance.objects.get(lab=demo_lab, hostname="fleet042.example.com").clock_skew_minutes == 90
