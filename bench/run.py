@@ -13,7 +13,7 @@ Each figure is the median over BENCH_RUNS runs (default 3) with its spread
 Options (environment): BENCH_RUNS, BENCH_REUSE=1 (keep the database and its
 labs from a previous run), BENCH_SIZES (page sizes, default 1000,10000,100000),
 BENCH_SWEEP_SIZES (default 1000,10000), BENCH_TT_SIZES (default 100,1000),
-BENCH_SKIP (comma list of sections to skip: pages,floor,csv,register,sweeps,timetravel), BENCH_OUT (where
+BENCH_SKIP (comma list of sections to skip: pages,fleet,floor,csv,register,sweeps,timetravel), BENCH_OUT (where
 to write the report instead of docs/benchmarks.md).
 """
 
@@ -413,6 +413,46 @@ def bench_pages(report: Report, cookie: str) -> None:
         )
         report.target(f"1. {page}: {big:,} rows vs {small:,}", rr, 1.3)
     report.target("7. List pages, worst ×10 growth (size-independent work)", worst_growth, 1.3)
+    report.add("\n".join(lines))
+
+
+def bench_fleet_pages(report: Report, cookie: str) -> None:
+    """The lab page and an appliance page (its switcher) against the lab's appliance count (ratio 1 and 7):
+    the sweep labs, before their sweeps."""
+    from gateway_ui.models import Appliance
+
+    sizes = list(SWEEP_SIZES)
+    if len(sizes) < 2:
+        return
+    urls = {}
+    for n in sizes:
+        host = (
+            Appliance.objects.filter(lab__slug=f"w{n}").order_by("hostname").values_list("hostname", flat=True)[n // 2]
+        )
+        urls[("Lab page (appliance list)", n)] = f"{BASE}/labs/w{n}/"
+        switcher = "Gateway Smart Software Licensing (appliance switcher)"
+        urls[(switcher, n)] = f"{BASE}/appliance/w{n}/{host}/smart-licensing/"
+    pages = sorted({page for page, _ in urls}, reverse=True)
+    figs: dict[tuple[str, int], Figure] = {}
+    for r in range(RUNS):
+        for page in pages:
+            for n in sizes if r % 2 == 0 else list(reversed(sizes)):
+                figs.setdefault((page, n), Figure()).values.append(latency(urls[(page, n)], cookie).median_ms)
+    small, big = sizes[0], sizes[-1]
+    lines = [
+        "## 1. Pages against the lab's appliance count (one client)",
+        "",
+        "The lab page (its appliance list, 50 a page) and an appliance's Smart Software Licensing page (its "
+        "appliance switcher, the neighbours by host name) in labs of " + ", ".join(f"{n:,}" for n in sizes) +
+        " registered appliances.",
+        "",
+        "| Page | " + " | ".join(f"{n:,} appliances" for n in sizes) + f" | {big:,} / {small:,} |",
+        "|---|" + "---|" * (len(sizes) + 1),
+    ]  # fmt: skip
+    for page in pages:
+        rr = ratio(figs[(page, big)], figs[(page, small)])
+        lines.append(f"| {page} | " + " | ".join(figs[(page, n)].fmt() for n in sizes) + f" | {rr:.2f}× |")
+        report.target(f"1. {page}: {big:,} appliances vs {small:,}", rr, 1.3)
     report.add("\n".join(lines))
 
 
@@ -840,6 +880,7 @@ def main() -> int:
     with gunicorn(PORT, 2):
         for name, fn in (
             ("pages", lambda: bench_pages(report, cookie)),
+            ("fleet", lambda: bench_fleet_pages(report, cookie)),
             ("floor", lambda: bench_floor(report, cookie)),
             ("register", lambda: bench_register(report)),
             ("sweeps", lambda: bench_sweeps(report)),
