@@ -39,7 +39,7 @@ from cssm_portal.models import (
     TransactionSource,
 )
 from cssm_portal.services import ServiceError
-from cssm_portal.templatetags.cssm_urls import fast_reverse
+from cssm_portal.templatetags.cssm_urls import RowReverse, fast_reverse
 from licensing_core import catalogue, codes, formats, schedules
 from licensing_core.alerts import CssmAlertType
 from licensing_core.clock import lab_now
@@ -71,17 +71,10 @@ def _url(name: str, portal, *args) -> str:
     return fast_reverse(f"cssm:{name}", [portal.lab.slug, portal.smart_account.pk, *args])
 
 
-class _Urls(dict):
-    """One object's links by URL name for a table row, {{ row.urls.instance_transfer }}: each reversed
-    (fast_reverse) on first use only, so the links a row does not show cost nothing."""
-
-    def __init__(self, portal, *args) -> None:
-        super().__init__()
-        self.args = [portal.lab.slug, portal.smart_account.pk, *args]
-
-    def __missing__(self, name: str) -> str:
-        self[name] = url = fast_reverse(f"cssm:{name}", self.args)
-        return url
+def _row_links(portal, args, *names: str) -> list[RowReverse]:
+    """Links for a table's rows: one callable per route name taking the row's own last argument (a pk, a
+    PIID) after `args`; each route is reversed once per request, not once per row."""
+    return [RowReverse(f"cssm:{name}", [portal.lab.slug, portal.smart_account.pk, *args]) for name in names]
 
 
 def _dialog(request, portal, template: str, context: dict, *, status: int = 200):
@@ -261,6 +254,8 @@ def sa_home(request, portal):
 
 def _inventory(request, portal, va_id: int, tab: str) -> dict:
     va = portal.va(va_id)
+    # The links of the Virtual Account bar and tabs (_inventory_head.html), each route reversed once.
+    general, licenses, instances, events = _row_links(portal, [], "general", "licenses", "instances", "va_events")
     return {
         "portal": portal,
         "va": va,
@@ -268,6 +263,15 @@ def _inventory(request, portal, va_id: int, tab: str) -> dict:
         "subtab": tab,
         "counts": selectors.va_alert_counts(va),
         "can_edit": portal.can_edit(va),
+        "va_choices": [(general(v.pk), v.name, v.is_default) for v in portal.virtual_accounts],
+        "va_links": {
+            "general": general(va.pk),
+            "licenses": licenses(va.pk),
+            "instances": instances(va.pk),
+            "events": events(va.pk),
+            "alerts": _url("alerts", portal),
+            "virtual_accounts": _url("virtual_accounts", portal),
+        },
     }
 
 
@@ -278,7 +282,7 @@ def general(request, portal, va_id: int):
     va = ctx["va"]
     t = selectors.table(
         request,
-        selectors.tokens(va),
+        selectors.token_rows(va),
         {
             "expires": ("expires_at",),
             "uses": ("uses",),
@@ -288,17 +292,26 @@ def general(request, portal, va_id: int):
         },
         "created",
     )
-    rows = [
-        {
-            "token": tok,
-            "display": codes.token_display(tok.value),
-            "expiration": formats.cssm_expiration(tok.expires_at, now=portal.now),
-            "uses": f"{tok.uses} of {tok.max_uses}" if tok.max_uses else "",
-            "status": "Revoked" if tok.revoked_at else ("Expired" if tok.expires_at <= portal.now else ""),
-            "urls": _Urls(portal, va.pk, tok.pk),
-        }
-        for tok in t.rows
-    ]
+    download, revoke = _row_links(portal, [va.pk], "token_download", "token_revoke")
+    rows = []
+    for tok in t.rows:
+        revoked = tok.revoked_at is not None
+        rows.append(
+            {
+                "pk": tok.pk,
+                "value": tok.value,
+                "display": codes.token_display(tok.value),
+                "expiration": formats.cssm_expiration(tok.expires_at, now=portal.now),
+                "uses": f"{tok.uses} of {tok.max_uses}" if tok.max_uses else "",
+                "revoked": revoked,
+                "inactive": revoked or tok.expires_at <= portal.now,
+                "export": "Allowed" if tok.export_controlled else "Not Allowed",
+                "description": tok.description,
+                "created_by": tok.created_by,
+                "download_url": download(tok.pk),
+                "revoke_url": revoke(tok.pk),
+            }
+        )
     ctx.update({"t": t, "rows": rows})
     return _render_table(request, "cssm_portal/general.html", ctx)
 
@@ -353,22 +366,28 @@ def token_revoke(request, portal, va_id: int, token_id: int):
     return redirect(_url("general", portal, va.pk))
 
 
-def _license_rows(pools, portal, alert_keys):
+def _license_rows(pools, portal, va, alert_keys, *, can_edit: bool):
+    transfer = _row_links(portal, [va.pk], "license_transfer")[0]
     rows = []
     for p in pools:
         lic_alerts = [
-            sev
+            (sev.lower(), sev)
             for key, sev in alert_keys.items()
             if key.split(":")[0] in ("insufficient", "expiring", "expired") and f":{p.tag}" in key
         ]
         rows.append(
             {
-                "pool": p,
+                "tag": p.tag,
+                "name": p.name,
+                "purchased": p.purchased,
+                "in_use": p.in_use,
+                "balance": p.balance,
                 "billing": "Prepaid",
                 "expiration": formats.cssm_term(p.end_date if p.license_type == "TERM" else None),
                 "short": p.balance < 0,
                 "alerts": lic_alerts,
                 "sku": services.license_sku(p.tag),
+                "transfer_url": transfer(p.pk) if can_edit and p.balance > 0 else "",
             }
         )
     return rows
@@ -394,18 +413,19 @@ LICENSE_SORTS = {
 def licenses(request, portal, va_id: int):
     ctx = _inventory(request, portal, va_id, "licenses")
     va = ctx["va"]
-    qs = selectors.pools([va])
+    qs = selectors.pool_rows(va)
     if q := request.GET.get("q", "").strip():
         qs = qs.filter(name__icontains=q)
     t = selectors.table(request, qs, LICENSE_SORTS, "license")
-    rows = _license_rows(t.rows, portal, selectors.open_alert_keys(va, types=LICENSE_ALERT_TYPES))
+    alert_keys = selectors.open_alert_keys(va, types=LICENSE_ALERT_TYPES)
+    rows = _license_rows(t.rows, portal, va, alert_keys, can_edit=ctx["can_edit"])
     show_tx = request.GET.get("tx") == "1"
     tx_by_tag = defaultdict(list)
     if show_tx:
-        for tx in selectors.transactions(portal.smart_account, [va]).filter(tag__in=[r["pool"].tag for r in rows]):
+        for tx in selectors.transactions(portal.smart_account, [va]).filter(tag__in=[r["tag"] for r in rows]):
             tx_by_tag[tx.tag].append(tx)
         for r in rows:
-            r["transactions"] = tx_by_tag[r["pool"].tag]
+            r["transactions"] = tx_by_tag[r["tag"]]
     ctx.update({"t": t, "rows": rows, "show_tx": show_tx})
     return _render_table(request, "cssm_portal/licenses.html", ctx)
 
@@ -567,15 +587,16 @@ def reserve(request, portal, va_id: int):
 INSTANCE_SORTS = {"name": ("name",), "product": ("pid",), "last_contact": ("last_contact",)}
 
 
-def _instance_alerts(inst, now) -> list[tuple[str, str]]:
+def _instance_alerts(*, out_of_compliance: bool, reserving: bool, pending: bool, last_contact, now):
+    """(severity, label) of the alerts a Product Instances row shows."""
     out = []
-    if getattr(inst, "out_of_compliance", False):
+    if out_of_compliance:
         out.append(("Major", "Insufficient Licenses"))
-    if inst.is_reserving:
-        if inst.reservation.pending:
+    if reserving:
+        if pending:
             out.append(("Minor", "Authorization Pending"))
         return out
-    status = schedules.instance_connect_status(inst.last_contact, now=now)
+    status = schedules.instance_connect_status(last_contact, now=now)
     if status == "failed_to_renew":
         out.append(("Major", "Failed to Renew"))
     elif status == "failed_to_connect":
@@ -588,20 +609,43 @@ def _instance_alerts(inst, now) -> list[tuple[str, str]]:
 def instances(request, portal, va_id: int):
     ctx = _inventory(request, portal, va_id, "instances")
     va = ctx["va"]
-    qs = selectors.instances([va])
+    qs = selectors.instance_rows(va)
     if q := request.GET.get("q", "").strip():
         qs = qs.filter(name__icontains=q)
-    t = selectors.table(request, qs, INSTANCE_SORTS, "name")
-    rows = [
-        {
-            "inst": inst,
-            "product_type": inst.product,
-            "last_contact": formats.cssm_datetime(inst.last_contact),
-            "alerts": _instance_alerts(inst, portal.now),
-            "urls": _Urls(portal, va.pk, inst.piid),
-        }
-        for inst in t.rows
-    ]
+    t = selectors.table(request, qs, INSTANCE_SORTS, "name", columns=selectors.INSTANCE_ROW_COLUMNS)
+    link, transfer, remove, update, confirm = _row_links(
+        portal, [va.pk], "instance", "instance_transfer", "instance_remove", "instance_update", "instance_confirm"
+    )
+    rows = []
+    # Flat dicts of display values: the template looks each up once, with no model attribute chains.
+    for r in t.rows:
+        reserving = r.reservation__id is not None
+        pending = reserving and bool(r.reservation__pending_authorization_code)
+        specific = reserving and r.reservation__reservation_type == ReservationType.SPECIFIC
+        alerts = _instance_alerts(
+            out_of_compliance=r.out_of_compliance,
+            reserving=reserving,
+            pending=pending,
+            last_contact=r.last_contact,
+            now=portal.now,
+        )
+        rows.append(
+            {
+                "name": r.name,
+                "pid": r.pid,
+                "product_type": r.product,
+                "last_contact": formats.cssm_datetime(r.last_contact),
+                "reserving": reserving,
+                "specific": specific,
+                "pending": pending,
+                "alerts": [(sev.lower(), label) for sev, label in alerts],
+                "url": link(r.piid),
+                "transfer_url": transfer(r.piid),
+                "remove_url": remove(r.piid),
+                "update_url": update(r.piid) if specific else "",
+                "confirm_url": confirm(r.piid) if specific and pending else "",
+            }
+        )
     ctx.update({"t": t, "rows": rows})
     return _render_table(request, "cssm_portal/instances.html", ctx)
 
@@ -909,9 +953,24 @@ def alerts(request, portal):
     # No refresh here: the rules run where the facts change (exchanges,
     # transfers, reservations) and in the lab sweep for time-driven ones, so a
     # page view neither writes nor scans the whole account.
-    qs = selectors.alerts(portal.smart_account, portal.virtual_accounts, q=request.GET.get("q", "").strip())
+    qs = selectors.alert_rows(portal.smart_account, portal.virtual_accounts, q=request.GET.get("q", "").strip())
     t = selectors.table(request, qs, ALERT_SORTS, "sev")
-    return _render_table(request, "cssm_portal/alerts.html", {"portal": portal, "tab": "alerts", "t": t})
+    # An alert's Virtual Account is one of the portal's (selectors.alerts): its name and link come from there.
+    licenses = _row_links(portal, [], "licenses")[0]
+    vas = {va.pk: {"name": va.name, "url": licenses(va.pk)} for va in portal.virtual_accounts}
+    rows = [
+        {
+            "pk": a.pk,
+            "severity": a.severity,
+            "sev_class": a.severity.lower(),
+            "alert_type": a.alert_type,
+            "date": formats.cssm_date(a.raised_at),
+            "message": a.message,
+            "va": vas.get(a.virtual_account_id),
+        }
+        for a in t.rows
+    ]
+    return _render_table(request, "cssm_portal/alerts.html", {"portal": portal, "tab": "alerts", "t": t, "rows": rows})
 
 
 @require_POST
@@ -962,6 +1021,8 @@ def reports(request, portal):
     chosen_ids = {int(i) for i in request.GET.getlist("va") if i.isascii() and i.isdigit() and len(i) <= 18}
     vas = [va for va in portal.virtual_accounts if va.pk in chosen_ids] or portal.virtual_accounts
     ctx = {"portal": portal, "tab": "reports", "report": report, "vas": vas, "chosen_ids": chosen_ids}
+    # The rows' Virtual Accounts are among `vas`: names from there, not a join per table.
+    va_names = {va.pk: va.name for va in vas}
     fmt = request.GET.get("format")
     if report == "licenses":
         qs = selectors.pools(vas)
@@ -979,13 +1040,30 @@ def reports(request, portal):
                     for va_name, name, tag, bought, used, balance, end in rows
                 ),
             )
-        ctx["t"] = selectors.table(request, qs, {**LICENSE_SORTS, "va": ("virtual_account__name",)}, "license")
+        fields = ("virtual_account_id", "name", "purchased", "in_use", "balance")
+        ctx["t"] = t = selectors.table(
+            request,
+            qs.values_list(*fields, named=True),
+            {**LICENSE_SORTS, "va": ("virtual_account__name",)},
+            "license",
+        )
+        ctx["rows"] = [
+            {
+                "va_name": va_names[p.virtual_account_id],
+                "name": p.name,
+                "purchased": p.purchased,
+                "in_use": p.in_use,
+                "balance": p.balance,
+                "short": p.balance < 0,
+            }
+            for p in t.rows
+        ]
         ctx["chart"] = charts.usage_chart(lab=portal.lab, vas=vas, now=portal.now, tag=request.GET.get("tag") or None)
     elif report == "instances":
-        qs = selectors.instances(vas)
         if fmt == "csv":
             rows = (
-                qs.order_by("name")
+                selectors.instances(vas)
+                .order_by("name")
                 .values_list("name", "product", "udi", "virtual_account__name", "last_contact", "licenses_in_use")
                 .iterator(chunk_size=CSV_CHUNK)
             )
@@ -997,7 +1075,20 @@ def reports(request, portal):
                     for name, product, udi, va_name, contact, in_use in rows
                 ),
             )
-        ctx["t"] = selectors.table(request, qs, {**INSTANCE_SORTS, "va": ("virtual_account__name",)}, "name")
+        ctx["t"] = t = selectors.table(
+            request, selectors.instance_report_rows(vas), {**INSTANCE_SORTS, "va": ("virtual_account__name",)}, "name"
+        )
+        ctx["rows"] = [
+            {
+                "name": i.name,
+                "product": i.product,
+                "pid": i.pid,
+                "va_name": va_names[i.virtual_account_id],
+                "last_contact": formats.cssm_datetime(i.last_contact),
+                "licenses_in_use": i.licenses_in_use,
+            }
+            for i in t.rows
+        ]
     return _render_table(request, "cssm_portal/reports.html", ctx)
 
 

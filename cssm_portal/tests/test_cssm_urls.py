@@ -1,11 +1,12 @@
-"""fast_reverse ({% load cssm_urls %}) gives what reverse() gives, or reverse()'s NoReverseMatch."""
+"""fast_reverse ({% load cssm_urls %}) and RowReverse (a table's row links) give what reverse() gives, or
+reverse()'s NoReverseMatch."""
 
 import uuid
 
 import pytest
 from django.urls import NoReverseMatch, reverse
 
-from cssm_portal.templatetags.cssm_urls import fast_reverse
+from cssm_portal.templatetags.cssm_urls import RowReverse, fast_reverse
 
 PIID = uuid.UUID("12345678-1234-5678-1234-567812345678")
 
@@ -42,9 +43,37 @@ def test_fast_reverse_refuses_what_reverse_refuses(args):
         fast_reverse("cssm:general", args)
 
 
+@pytest.mark.parametrize(
+    ("name", "args", "lasts"),
+    [
+        ("cssm:instance", ["demo", 3, 12], [PIID, uuid.UUID(int=7), str(PIID)]),
+        ("cssm:token_download", ["lab-1_x", 0, 12], [7, 0, 123456789, "7"]),
+        ("cssm:general", ["demo", 3], [12, 1]),
+        ("cssm:general", ["demo", "3"], [12]),  # a string pk among the fixed arguments: reverse() decides
+    ],
+)
+def test_row_reverse_is_reverse(name, args, lasts):
+    row_url = RowReverse(name, args)
+    for last in lasts * 2:  # the second time from the URL built for the first row
+        assert row_url(last) == reverse(name, args=[*args, last])
+
+
+@pytest.mark.parametrize("last", [-1, "x", None, True])
+def test_row_reverse_refuses_what_reverse_refuses(last):
+    row_url = RowReverse("cssm:general", ["demo", 3])
+    assert row_url(5) == reverse("cssm:general", args=["demo", 3, 5])  # a good row first: the bad one is no int
+    with pytest.raises(NoReverseMatch):
+        row_url(last)
+
+
+def test_row_reverse_refuses_bad_fixed_arguments():
+    with pytest.raises(NoReverseMatch):
+        RowReverse("cssm:general", ["not a slug", 3])(12)
+
+
 @pytest.mark.django_db
 def test_instances_list_links_are_the_reversed_routes(client, login_as, lab, account, va, now):
-    """Every link of a Product Instances row, the reserved-licence ones included (views._Urls)."""
+    """Every link of a Product Instances row, the reserved-licence ones included (views._row_links)."""
     from cssm_portal import services
     from cssm_portal.tests.conftest import tag
     from licensing_core import codes

@@ -85,3 +85,10 @@ def test_the_capped_paginator_counts_at_most_the_cap_past_the_page(lab, account,
     deep = selectors.CappedPaginator(qs, 10, page_hint="2", cap=5)
     assert (deep.count, deep.known) == (21, 20)  # the page asked for is counted in full
     assert [e.message for e in deep.get_page("2")] == [e.message for e in qs[10:20]]
+
+
+def test_the_capped_paginator_counts_nothing_for_a_filter_nothing_can_match(lab):
+    page = selectors.CappedPaginator(Event.objects.filter(pk__in=[]), 25).get_page(1)
+    assert page.paginator.count == 0
+    assert not page.paginator.capped
+    assert list(page) == []
