@@ -61,7 +61,7 @@ def smart_agent_batch_endpoint(request):
         batch = _parse_batch(request)
     except AgentRefusal as refusal:
         return agent_api._refuse(refusal.code, refusal.message, refusal.status)
-    lab = Lab.objects.filter(slug=batch["lab"]).first()
+    lab = Lab.objects.select_related("trust").filter(slug=batch["lab"]).first()  # the CA with the lab (lab_trust)
     if lab is None:
         return agent_api._refuse("lab_not_found", f"There is no lab named {batch['lab']}.", 404)
     # Fault injection (CSSM slow) holds the whole batch back once, before any work.
@@ -122,12 +122,13 @@ def batch_process(*, lab: Lab, messages: list, now: datetime) -> list[dict]:
             refuse(i, envelope, refusal)
             continue
         envelopes[i] = envelope
-    instances = {
-        inst.udi: inst
+    instances: dict[str, ProductInstance] = {}
+    if envelopes:
         for inst in ProductInstance.objects.select_related("virtual_account__smart_account").filter(
             lab=lab, udi__in={e["udi"] for e in envelopes.values()}
-        )
-    }
+        ):
+            inst.lab = lab  # the batch's lab row: an ID renewal reads instance.lab, a query each otherwise
+            instances[inst.udi] = inst
     ca_cert_pem = bytes(lab_trust(lab=lab, now=now).ca_cert_pem) if envelopes else b""
     checked: dict = {}
     touched: dict[int, ProductInstance] = {}

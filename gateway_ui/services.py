@@ -668,12 +668,16 @@ def _registration_failed(appliance: Appliance, now: datetime, reason: str) -> No
         alert_raise(appliance, kind=AK.REGISTRATION_FAILED, now=now, reason=reason)
 
 
-def _usage(appliance: Appliance) -> list[dict]:
+def _usage(appliance: Appliance, requested: list[str] | None = None) -> list[dict]:
+    """What an authorize message reports: the requested licences, from the
+    rows or, where the caller read them, their codes in row order."""
     cat = _catalogue(appliance)
+    if requested is None:
+        requested = [r.code for r in _rows(appliance) if r.requested]
     return [
-        {"tag": cat[r.code].entitlement_tag, "count": 1}
-        for r in _rows(appliance)
-        if r.requested and not (cat[r.code].is_base and not appliance.virtual)
+        {"tag": cat[code].entitlement_tag, "count": 1}
+        for code in requested
+        if not (cat[code].is_base and not appliance.virtual)
     ]
 
 
@@ -682,10 +686,11 @@ UNREADABLE_ANSWER = "Smart Software Manager sent an answer the Smart Agent canno
 EXCHANGE_OF_TIMER = {"auth_renewal": "authorize", "id_renewal": "renew_id"}
 
 
-def exchange_body(appliance: Appliance, kind: str) -> dict:
-    """The body of an authorize or renew_id message, from the appliance's current state."""
+def exchange_body(appliance: Appliance, kind: str, *, requested: list[str] | None = None) -> dict:
+    """The body of an authorize or renew_id message, from the appliance's
+    current state (`requested`: its requested licence codes, if read already)."""
     if kind == "authorize":
-        return {"usage": _usage(appliance)}
+        return {"usage": _usage(appliance, requested)}
     if kind == "renew_id":
         csr = pki.make_csr(key_pem=appliance.device_key_pem.encode(), common_name=appliance.hostname, udi=appliance.udi)
         return {"csr": csr.decode()}

@@ -10,14 +10,18 @@ gateway_ui.timers), so:
   works through them in batches of up to 1,000 (LAB_SWEEP_BATCH_SIZE): one
   conditional UPDATE claims a batch (a lease in wall time,
   `sweep_claimed_until`, only on rows still due and unclaimed; RETURNING
-  says which were won), the claimed appliances are read once, and their
+  says which were won, with the columns their timers read), and their
   timers fire round by round (each appliance's first due timer per round,
   as the single path fires them one after the other): the services' own
-  rules run on every appliance with their writes deferred (gateway_ui.bulk)
-  and written together — appliances, licence rows, events, alerts, e-mail —
-  and the renewal exchanges of Direct appliances without a proxy go to the
-  CSSM in batch POSTs (agent.client.exchange_many). Other exchanges
-  (Transport Gateway, proxy, Device Led Conversion) run one by one as before.
+  rules run on every appliance, read again under lock, with their writes
+  deferred (gateway_ui.bulk) and written together — appliances, licence
+  rows, events, alerts, e-mail — and the renewal exchanges of Direct
+  appliances without a proxy go to the CSSM in batch POSTs
+  (agent.client.exchange_many), each message built from the appliance as
+  read once its exchange is claimed. Other exchanges (Transport Gateway,
+  proxy, Device Led Conversion) run one by one as before. The UPDATEs of a
+  thousand appliance rows cost ~40 ms each, so the exchange claim also
+  extends the leases, and an appliance's last write releases its claims.
 
 Two workers never fire the same appliance at once, and a worker killed
 mid-sweep leaves leases that run out, after which the next sweep picks the
@@ -43,11 +47,11 @@ from django.db.models import Min, Prefetch, Q
 from gateway_ui import services
 from gateway_ui.agent import client
 from gateway_ui.agent.client import AgentError
-from gateway_ui.bulk import save_changes, writes_deferred
+from gateway_ui.bulk import DeferredWrites, save_changes, writes_deferred
 from gateway_ui.models import Appliance, ApplianceLicense
 from gateway_ui.timers import next_due_at, timer_inputs
 from licensing_core.alerts import GatewayAlertKind as AK
-from licensing_core.bulk import chunks, update_returning_pks
+from licensing_core.bulk import chunks, update_returning, update_returning_pks
 from licensing_core.catalogue import license_by_code
 from licensing_core.clock import wall_now
 from licensing_core.faults import cssm_delay_seconds
@@ -301,22 +305,57 @@ def _exchange_time(messages: int) -> timedelta:
     return timedelta(seconds=sum(client.batch_timeout(messages)))
 
 
-def _hold(won: set[int], extra: timedelta) -> None:
+def _hold(held: set[int], extra: timedelta) -> None:
     """Extend the batch's claims by `extra`, before exchanges that may take
     that long: a claim must outlast the work it covers, or another worker
     would take the appliances over while they are still being fired."""
     until = wall_now() + claim_lease() + extra
-    for part in chunks(sorted(won)):
+    for part in chunks(sorted(held)):
         Appliance.objects.filter(pk__in=part).update(sweep_claimed_until=until)
+
+
+def _claim_exchanges(pks: list[int], held: set[int], extra: timedelta) -> set[int]:
+    """Claim these appliances' exchanges, as tasks.exchange_claim_many does
+    (won only where no exchange holds a live lease: a GUI "Renew Now" keeps
+    its appliance), and hold their sweep claims over the exchange in the same
+    UPDATE; the batch's other claims are held alone. Returns the exchanges won.
+    (Each UPDATE of a thousand appliance rows costs ~40 ms: one less.)"""
+    wall = wall_now()
+    until = wall + claim_lease() + extra
+    free = Q(exchange_claimed_until__isnull=True) | Q(exchange_claimed_until__lt=wall)
+    won: set[int] = set()
+    for part in chunks(pks):
+        claimable = Appliance.objects.filter(pk__in=part).filter(free)
+        won.update(update_returning_pks(claimable, exchange_claimed_until=until, sweep_claimed_until=until))
+    if held - won:
+        _hold(held - won, extra)
+    return won
 
 
 # Which licence rows a read brings (each read brings no more than its use needs:
 # at 1,000 appliances the rows are most of what a read costs).
-ALL_ROWS = Q()
 # What schedules.next_due reads: the rows in grace or holding a reserved term (timers.timer_inputs).
 TIMER_ROWS = Q(ooc_since__isnull=False) | Q(reserved_end__isnull=False, reserved_count__gt=0)
 # What an authorize message reports (services._usage): the requested rows.
 REQUESTED_ROWS = ~Q(state=LicenseState.NOT_REQUESTED)
+# What the services read or change when a timer fires or a renewal's answer
+# is applied: a row neither requested nor holding a grace period or reserved
+# term is inert there (the licence machine moves a not-requested row only on
+# a request, and nothing due reads it). Most rows of an appliance are such
+# (10 of 14 in a fleet); the reference path reads them all and must agree
+# (gateway_ui/tests/test_sweep_batch.py).
+ACTIVE_ROWS = REQUESTED_ROWS | TIMER_ROWS
+# What planning a round reads of an appliance: its timers (timers.timer_inputs
+# and next_due_at), its clock and whether its exchange can go in a batch POST.
+# A column missing here is read on first use, one query per appliance (the
+# fixed-query tests would see it).
+TIMER_FIELDS = (
+    "lab_id", "licensing_mode", "registration_state", "authorization_state", "registered_at",
+    "last_auth_success_at", "last_auth_attempt_at", "last_auth_ok", "id_issued_at", "id_expires_at",
+    "last_id_attempt_at", "last_id_ok", "eval_remaining", "eval_running_since", "eval_notices_sent_through",
+    "reservation_state", "reservation_requested_at", "last_reservation_reminder_at", "dlc_state",
+    "dlc_started_at", "clock_skew_minutes", "transport_mode", "transport_url", "proxy_host",
+)  # fmt: skip
 # What a message needs of the appliance (envelope, body, transport) besides its rows.
 MESSAGE_FIELDS = (
     "lab_id", "hostname", "product", "model_pid", "serial", "virtual", "registration_state",
@@ -324,13 +363,17 @@ MESSAGE_FIELDS = (
 )  # fmt: skip
 
 
-def _read(lab: Lab, pks: list[int], *, rows: Q, lock: bool = False, fields: tuple[str, ...] = ()) -> list[Appliance]:
+def _read(
+    lab: Lab, pks: list[int], *, rows: Q | None, lock: bool = False, fields: tuple[str, ...] = ()
+) -> list[Appliance]:
     """These appliances (in this order) with their licence rows matching
-    `rows` prefetched, in the order the services read them; `lock` takes
-    their row locks, `fields` reads only those columns. Appliances read with
-    fewer than ALL_ROWS or all fields are not for the services."""
-    licenses = ApplianceLicense.objects.filter(rows).order_by("id")
-    qs = Appliance.objects.filter(pk__in=pks).prefetch_related(Prefetch("licenses", queryset=licenses))
+    `rows` prefetched (None: none), in the order the services read them;
+    `lock` takes their row locks, `fields` reads only those columns.
+    Appliances read with fewer than ACTIVE_ROWS or all fields are not for
+    the services."""
+    qs = Appliance.objects.filter(pk__in=pks)
+    if rows is not None:
+        qs = qs.prefetch_related(Prefetch("licenses", queryset=ApplianceLicense.objects.filter(rows).order_by("id")))
     if lock:
         qs = qs.select_for_update()
     if fields:
@@ -342,65 +385,107 @@ def _read(lab: Lab, pks: list[int], *, rows: Q, lock: bool = False, fields: tupl
     return [by_pk[pk] for pk in pks if pk in by_pk]
 
 
+def _timer_rows(pks: list[int]) -> dict[int, list[ApplianceLicense]]:
+    """Each appliance's TIMER_ROWS in row order (most have none: a list per
+    appliance costs less than a prefetch cache per appliance)."""
+    rows: dict[int, list[ApplianceLicense]] = {pk: [] for pk in pks}
+    for row in ApplianceLicense.objects.filter(appliance_id__in=pks).filter(TIMER_ROWS).order_by("id"):
+        rows[row.appliance_id].append(row)
+    return rows
+
+
+def _requested_codes(pks: list[int]) -> dict[int, list[str]]:
+    """Each appliance's requested licence codes, in row order: all an
+    authorize message says of its rows (services._usage), read as values
+    (licence rows as objects are most of what a read costs)."""
+    codes: dict[int, list[str]] = {pk: [] for pk in pks}
+    rows = ApplianceLicense.objects.filter(appliance_id__in=pks).filter(REQUESTED_ROWS).order_by("id")
+    for appliance_id, code in rows.values_list("appliance_id", "code"):
+        codes[appliance_id].append(code)
+    return codes
+
+
 def _process_batch(lab: Lab, ids: list[int], *, due_q: Q, lab_now: datetime) -> int:
     """Claim these appliances (those still due and unclaimed) with one UPDATE
     and fire their due timers, round by round; returns how many fired."""
     wall = wall_now()
     claimable = Appliance.objects.filter(pk__in=ids).filter(due_q).filter(_unclaimed(wall))
-    won = set(update_returning_pks(claimable, sweep_claimed_until=wall + claim_lease()))
-    if not won:
+    # The claim is also the read of what planning needs, as the claim left it.
+    claimed = {
+        a.pk: a for a in update_returning(claimable, fields=TIMER_FIELDS, sweep_claimed_until=wall + claim_lease())
+    }
+    if not claimed:
         return 0
-    current = {a.pk: a for a in _read(lab, [pk for pk in ids if pk in won], rows=TIMER_ROWS)}
+    held = set(claimed)  # the claims still held: released with an appliance's last write, or at the end
+    current = {pk: claimed[pk] for pk in ids if pk in claimed}
+    rows = _timer_rows(list(current))  # each appliance's rows as its timers see them (timer_inputs)
     fired = dict.fromkeys(current, 0)
     try:
         active = list(current.values())
         for _ in range(MAX_FIRES_PER_APPLIANCE):
             plan = []
             for a in active:
-                due = due_now(timer_inputs(a, a.licenses.all()), now=_at(lab_now, a))
+                due = due_now(timer_inputs(a, rows[a.pk]), now=_at(lab_now, a))
                 if due:
                     plan.append((a, due[0]))
             if not plan:
                 break
-            active = _fire_round(lab, plan, lab_now, won)
+            active = _fire_round(lab, plan, lab_now, held)
             for a in active:
                 fired[a.pk] += 1
-                current[a.pk] = a
+                current[a.pk], rows[a.pk] = a, list(a.licenses.all())
     finally:
-        _release_batch(won, stale=[a for a in current.values() if fired[a.pk] == 0])
+        _release_batch(held, stale=[(a, rows[a.pk]) for a in current.values() if fired[a.pk] == 0])
     return sum(fired.values())
 
 
-def _release_batch(won: set[int], *, stale: list[Appliance]) -> None:
-    """Release the claims; where nothing fired although the column said "due",
-    it was stale (a write that bypassed services._save): correct it."""
-    fixes = [(a, {"sweep_claimed_until": None, "next_due_at": next_due_at(a, a.licenses.all())}) for a in stale]
+def _release_batch(held: set[int], *, stale: list[tuple[Appliance, list[ApplianceLicense]]]) -> None:
+    """Release the claims still held; where nothing fired although the column
+    said "due", it was stale (a write that bypassed services._save): correct it."""
+    fixes = [(a, {"sweep_claimed_until": None, "next_due_at": next_due_at(a, rows)}) for a, rows in stale]
     save_changes(Appliance, fixes)
-    rest = sorted(won - {a.pk for a in stale})
+    rest = sorted(held - {a.pk for a, _ in stale})
     for part in chunks(rest):
         Appliance.objects.filter(pk__in=part).update(sweep_claimed_until=None)
 
 
-def _fire_round(lab: Lab, plan: list[tuple[Appliance, Due]], lab_now: datetime, won: set[int]) -> list[Appliance]:
+def _release_with_write(writes: DeferredWrites, claimed: set[int], lab_now: datetime) -> tuple[set[int], set[int]]:
+    """Let the write of each appliance it saves release its claims (one
+    UPDATE less per claim kind and batch): its exchange claim, and its sweep
+    claim where nothing more is due at this instant (so the next round would
+    not plan it: _process_batch plans from the same state). Returns the
+    (exchange, sweep) claims it releases once committed."""
+    exchanges, sweeps = set(), set()
+    for pk, a in writes.appliances.items():
+        if pk in claimed:
+            a.exchange_claimed_until = None
+            exchanges.add(pk)
+        if not due_now(timer_inputs(a, a.licenses.all()), now=_at(lab_now, a)):
+            a.sweep_claimed_until = None
+            sweeps.add(pk)
+    return exchanges, sweeps
+
+
+def _fire_round(lab: Lab, plan: list[tuple[Appliance, Due]], lab_now: datetime, held: set[int]) -> list[Appliance]:
     """Fire one due timer per planned appliance; returns the appliances that
     fired, in plan order, as they are now. An exchange another worker is
-    running (a GUI "Renew Authorization Now") is not fired, as on the single path."""
-    from gateway_ui.tasks import exchange_claim_many, exchange_release_many
+    running (a GUI "Renew Authorization Now") is not fired, as on the single
+    path. `held` loses the sweep claims that the round's write released."""
+    from gateway_ui.tasks import exchange_release_many
 
     together = [(a, d) for a, d in plan if d.kind in APPLY and client.batchable(a)]
     alone = [(a, d) for a, d in plan if d.kind in EXCHANGE_TIMERS and not (d.kind in APPLY and client.batchable(a))]
     after: dict[int, Appliance] = {}
     claimed = set()
     if together:
-        _hold(won, _exchange_time(len(together)))
-        claimed = exchange_claim_many([a.pk for a, _ in together], lease=claim_lease() + _exchange_time(len(together)))
+        claimed = _claim_exchanges([a.pk for a, _ in together], held, _exchange_time(len(together)))
     try:
         outcomes, idle = _exchange_together(lab, [(a, d) for a, d in together if a.pk in claimed], lab_now)
         # Read again under lock: what fires, and (unchanged) what had nothing to send.
         write = [a.pk for a, d in plan if a.pk in outcomes or a.pk in idle or d.kind not in EXCHANGE_TIMERS]
         if write:
             with transaction.atomic():
-                locked = {a.pk: a for a in _read(lab, write, rows=ALL_ROWS, lock=True)}
+                locked = {a.pk: a for a in _read(lab, write, rows=ACTIVE_ROWS, lock=True)}
                 with writes_deferred(locked.values()) as writes:
                     for a, due in plan:
                         if a.pk not in locked or a.pk in idle:
@@ -409,16 +494,23 @@ def _fire_round(lab: Lab, plan: list[tuple[Appliance, Due]], lab_now: datetime, 
                             APPLY[due.kind](locked[a.pk], outcome=outcomes[a.pk], now=_at(lab_now, a))
                         else:
                             _fire_local(locked[a.pk], due, _at(lab_now, a))
+                    released = _release_with_write(writes, claimed, lab_now)
                     writes.flush()
+            claimed -= released[0]
+            held -= released[1]
             after.update(locked)
     finally:
         if claimed:
             exchange_release_many(claimed)
+    full: dict[int, Appliance] = {}
     if alone:
-        _hold(won, len(alone) * _exchange_time(1))
+        _hold(held, len(alone) * _exchange_time(1))
+        # The services read these afresh, but from an appliance with every column
+        # (one planned from TIMER_FIELDS would load each other column on its own).
+        full = {a.pk: a for a in _read(lab, [a.pk for a, _ in alone], rows=None)}
     for a, due in alone:
-        if _fire(a, due, _at(lab_now, a)):
-            after[a.pk] = _read(lab, [a.pk], rows=TIMER_ROWS)[0]
+        if a.pk in full and _fire(full[a.pk], due, _at(lab_now, a)):
+            after[a.pk] = _read(lab, [a.pk], rows=TIMER_ROWS, fields=TIMER_FIELDS)[0]
     return [after[a.pk] for a, _ in plan if a.pk in after]
 
 
@@ -433,7 +525,8 @@ def _exchange_together(
     it any more)."""
     if not pairs:
         return {}, set()
-    fresh = {a.pk: a for a in _read(lab, [a.pk for a, _ in pairs], rows=REQUESTED_ROWS, fields=MESSAGE_FIELDS)}
+    pks = [a.pk for a, _ in pairs]
+    fresh = {a.pk: a for a in _read(lab, pks, rows=None, fields=MESSAGE_FIELDS)}
     send, idle = [], set()
     for a, due in pairs:
         appliance = fresh.get(a.pk)
@@ -443,6 +536,9 @@ def _exchange_together(
             idle.add(a.pk)
             continue
         send.append((appliance, services.EXCHANGE_OF_TIMER[due.kind]))
-    messages = [(a, kind, services.exchange_body(a, kind), _at(lab_now, a)) for a, kind in send]
+    codes = _requested_codes([a.pk for a, kind in send if kind == "authorize"])
+    messages = [
+        (a, kind, services.exchange_body(a, kind, requested=codes.get(a.pk)), _at(lab_now, a)) for a, kind in send
+    ]
     results = client.exchange_many(messages)
     return {a.pk: result for (a, _), result in zip(send, results, strict=True)}, idle

@@ -27,17 +27,39 @@ def update_returning_pks(queryset: QuerySet, **values: Any) -> list:
     conditions stay on the updated table itself, so a row a concurrent
     writer changed first is re-checked against them (PostgreSQL re-reads it
     under READ COMMITTED) and, no longer matching, is not returned."""
+    return [row[0] for row in _update_returning(queryset, [queryset.model._meta.pk], values)]
+
+
+def update_returning(queryset: QuerySet, *, fields: tuple[str, ...], **values: Any) -> list[Model]:
+    """`update_returning_pks` that returns the rows it changed as model
+    instances holding `fields` as they are after the update (the other
+    fields deferred, as with `.only()`): a claim that is also the read of
+    what it claimed, in one statement."""
+    model = queryset.model
+    wanted = set(fields)
+    # In model order: from_db takes the values of the fields it is given in that order.
+    returned = [f for f in model._meta.concrete_fields if f.primary_key or f.attname in wanted or f.name in wanted]
+    names = [f.attname for f in returned]
+    return [model.from_db(queryset.db, names, row) for row in _update_returning(queryset, returned, values)]
+
+
+def _update_returning(queryset: QuerySet, returned: list, values: dict[str, Any]) -> list:
+    """The UPDATE's RETURNING rows of these fields, converted as a SELECT converts them."""
     model = queryset.model
     query = queryset.query.chain(UpdateQuery)
     query.add_update_values(values)
-    sql, params = query.get_compiler(queryset.db).as_sql()
+    compiler = query.get_compiler(queryset.db)
+    sql, params = compiler.as_sql()
     if not sql:
         return []
     connection = connections[queryset.db]
-    pk = connection.ops.quote_name(model._meta.pk.column)
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in returned)
     with transaction.mark_for_rollback_on_error(using=queryset.db), connection.cursor() as cursor:
-        cursor.execute(f"{sql} RETURNING {pk}", params)
-        return [row[0] for row in cursor.fetchall()]
+        cursor.execute(f"{sql} RETURNING {columns}", params)
+        rows = cursor.fetchall()
+    # SQLite returns dates as text, JSON as text ...: the conversions a SELECT applies.
+    converters = compiler.get_converters([f.get_col(model._meta.db_table) for f in returned])
+    return list(compiler.apply_converters(rows, converters)) if converters else rows
 
 
 def update_each(model: type[Model], objects: list[Model], names: list[str], using: str = "default") -> None:

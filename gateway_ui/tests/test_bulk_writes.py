@@ -12,7 +12,7 @@ from gateway_ui import services
 from gateway_ui.bulk import MAX_VALUE_GROUPS, save_changes, writes_deferred
 from gateway_ui.clock import appliance_now
 from gateway_ui.models import AlertMailState, AlertRecipient, Appliance, ApplianceAlert, Product
-from licensing_core.bulk import update_returning_pks
+from licensing_core.bulk import update_returning, update_returning_pks
 from licensing_core.mail import MailDraft, mail_enqueue, mail_enqueue_many
 from licensing_core.models import Event, MailMessage
 
@@ -179,9 +179,10 @@ def test_mail_enqueue_many_queues_what_mail_enqueue_would(demo_lab):
     assert len(ctx.captured_queries) == 2
     assert [m is not None for m in out] == [False, True, False, False, True]
     k1 = MailMessage.objects.get(dedupe_key="k1")
-    assert (k1.subject, k1.body_text, k1.recipients, k1.sender) == (
+    assert (k1.subject, k1.body_text, k1.body_html, k1.recipients, k1.sender) == (
         single.subject.replace("k0", "k1"),
         single.body_text.replace("k0", "k1"),
+        single.body_html.replace("k0", "k1"),
         single.recipients,
         single.sender,
     )
@@ -194,6 +195,33 @@ def test_update_returning_pks_returns_only_the_rows_it_changed(demo_lab):
     assert sorted(won) == sorted(ids[1:])
     assert set(Appliance.objects.filter(pk__in=ids).values_list("clock_skew_minutes", flat=True)) == {7, 3}
     assert update_returning_pks(Appliance.objects.filter(pk__in=ids, clock_skew_minutes=0), clock_skew_minutes=1) == []
+
+
+def test_update_returning_reads_what_it_claimed_as_a_select_would(demo_lab):
+    ids = list(Appliance.objects.filter(lab=demo_lab).order_by("pk").values_list("pk", flat=True))
+    Appliance.objects.filter(pk=ids[0]).update(clock_skew_minutes=7)
+    Appliance.objects.filter(pk=ids[1]).update(
+        last_auth_ok=False, classic_feature_keys=["VOF"], eval_remaining=timedelta(days=3, seconds=5)
+    )
+    fields = ("lab", "clock_skew_minutes", "last_auth_ok", "classic_feature_keys", "eval_remaining", "next_due_at")
+    with CaptureQueriesContext(connection) as ctx:
+        got = update_returning(
+            Appliance.objects.filter(pk__in=ids, clock_skew_minutes=0), fields=fields, sweep_claimed_until=START
+        )
+    assert len(ctx.captured_queries) == 1
+    assert sorted(a.pk for a in got) == ids[1:]
+    want = {a.pk: a for a in Appliance.objects.filter(pk__in=ids[1:]).only(*fields)}
+    for a in got:
+        assert a.get_deferred_fields() == want[a.pk].get_deferred_fields()
+        for name in ("lab_id", "clock_skew_minutes", "last_auth_ok", "classic_feature_keys", "eval_remaining"):
+            assert getattr(a, name) == getattr(want[a.pk], name), name
+            assert type(getattr(a, name)) is type(getattr(want[a.pk], name)), name
+        assert a.next_due_at == want[a.pk].next_due_at
+        assert a._state.adding is False
+    claimed = {a.pk: a for a in update_returning(Appliance.objects.filter(pk=ids[1]), fields=("sweep_claimed_until",))}
+    assert claimed == {}  # nothing to set: nothing claimed
+    again = update_returning(Appliance.objects.filter(pk=ids[1]), fields=("sweep_claimed_until",), clock_skew_minutes=2)
+    assert [(a.pk, a.sweep_claimed_until) for a in again] == [(ids[1], START)]  # values as the update left them
 
 
 def test_save_changes_groups_equal_values_and_writes_each_objects_own(demo_lab):

@@ -177,3 +177,40 @@ def test_alert_settings_on_the_alerts_page(enabled, client, django_user_model):
     response = client.post(url, {"alert_settings": "1", "initial_seconds": "x", "max_seconds": "900"}, follow=True)
     assert response.status_code == 200
     assert b"whole numbers" in response.content
+
+
+@pytest.mark.django_db
+def test_planning_a_sweep_round_reads_no_column_beyond_timer_fields(enabled, django_assert_num_queries):
+    """The batch sweep plans from appliances read with TIMER_FIELDS only (its
+    claim returns them): a column the timers need and the list lacks would
+    cost a query per appliance."""
+    from gateway_ui.agent import client
+    from gateway_ui.models import Appliance
+    from gateway_ui.sweeps import TIMER_FIELDS, TIMER_ROWS, _at
+    from gateway_ui.timers import next_due_at, timer_inputs
+    from licensing_core.schedules import due_now
+
+    now = appliance_now(enabled)
+    for appliance in (enabled, _reserving(enabled)):
+        planned = Appliance.objects.only(*TIMER_FIELDS).get(pk=appliance.pk)
+        rows = list(appliance.licenses.filter(TIMER_ROWS))
+        with django_assert_num_queries(0):
+            due_now(timer_inputs(planned, rows), now=_at(now, planned))
+            next_due_at(planned, rows)
+            client.batchable(planned)
+        assert next_due_at(planned, rows) == appliance.next_due_at
+
+
+def _reserving(appliance):
+    services.registration_mode_set(appliance=appliance, mode="license_reservation", now=appliance_now(appliance))
+    services.reservation_request_code(appliance=appliance, now=appliance_now(appliance))
+    appliance.refresh_from_db()
+    return appliance
+
+
+def test_a_licence_not_requested_changes_only_on_a_request():
+    """Why the batch sweep's locked read brings only ACTIVE_ROWS: a row neither
+    requested nor in grace nor reserved is moved by no timer and no answer."""
+    from licensing_core.machines import LICENSE, LicenseState
+
+    assert {action for state, action in LICENSE.table if state == LicenseState.NOT_REQUESTED} == {"request"}
