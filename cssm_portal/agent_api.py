@@ -174,9 +174,18 @@ def _dispatch(*, lab: Lab, envelope: dict, now: datetime) -> dict:
     return {"conversion": "success", "deposited": deposited}
 
 
-def renew_id(*, instance: ProductInstance, body: dict, now: datetime, refresh_alerts: bool = True) -> dict:
-    csr = _str(body, "csr", max_len=8000)
-    cert, expires = services.instance_renew_id(instance=instance, csr_pem=csr, now=now, refresh_alerts=refresh_alerts)
+def renew_id(*, instance: ProductInstance, body: dict, now: datetime) -> dict:
+    cert, expires = services.instance_renew_id(instance=instance, csr_pem=renew_id_csr(body), now=now)
+    return renewed_id(cert, expires)
+
+
+def renew_id_csr(body: dict) -> str:
+    """The CSR of a renew_id body."""
+    return _str(body, "csr", max_len=8000)
+
+
+def renewed_id(cert: str, expires: datetime) -> dict:
+    """The answer to an accepted renew_id message."""
     return {"certificate": cert, "registration_expires": expires.isoformat()}
 
 

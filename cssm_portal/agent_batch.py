@@ -102,12 +102,12 @@ def batch_process(*, lab: Lab, messages: list, now: datetime) -> list[dict]:
     for that message alone. Envelope-shape refusals write no event (as on the
     single endpoint); every later refusal writes its `cssm.agent.refused` row."""
     answers: list[dict | None] = [None] * len(messages)
-    refused: list[Event] = []
+    refused: dict[int, Event] = {}  # by message: written in message order, as one by one
 
     def refuse(i: int, envelope: dict, refusal: AgentRefusal) -> None:
         answers[i] = _error(refusal)
         fields = agent_api.refused_event(envelope, refusal)
-        refused.append(Event(lab=lab, at=now, side=EventSide.CSSM, request_id=request_id_var.get(), **fields))
+        refused[i] = Event(lab=lab, at=now, side=EventSide.CSSM, request_id=request_id_var.get(), **fields)
 
     envelopes: dict[int, dict] = {}
     for i, message in enumerate(messages):
@@ -132,7 +132,7 @@ def batch_process(*, lab: Lab, messages: list, now: datetime) -> list[dict]:
     ca_cert_pem = bytes(lab_trust(lab=lab, now=now).ca_cert_pem) if envelopes else b""
     checked: dict = {}
     touched: dict[int, ProductInstance] = {}
-    renewed_ids: set[int] = set()
+    id_renewals: list[tuple[int, ProductInstance, str]] = []
     renewals: list[tuple[int, ProductInstance, list[tuple[str, int]]]] = []
     for i, envelope in envelopes.items():
         instance = instances.get(envelope["udi"])
@@ -144,13 +144,19 @@ def batch_process(*, lab: Lab, messages: list, now: datetime) -> list[dict]:
             instance.last_contact = now
             touched[instance.pk] = instance
             if envelope["type"] == "renew_id":
-                answer = agent_api.renew_id(instance=instance, body=envelope["body"], now=now, refresh_alerts=False)
-                answers[i] = {"status": "ok", **answer}
-                renewed_ids.add(instance.pk)
+                id_renewals.append((i, instance, agent_api.renew_id_csr(envelope["body"])))
             else:
                 renewals.append((i, instance, agent_api.usage_rows(envelope["body"])))
         except AgentRefusal as refusal:
             refuse(i, envelope, refusal)
+    renewed_ids: set[int] = set()
+    results = services.instances_renew_id(items=[(inst, csr) for _, inst, csr in id_renewals], now=now)
+    for (i, instance, _), result in zip(id_renewals, results, strict=True):
+        if isinstance(result, AgentRefusal):
+            refuse(i, envelopes[i], result)
+        else:
+            answers[i] = {"status": "ok", **agent_api.renewed_id(*result)}
+            renewed_ids.add(instance.pk)
     if touched:
         # One UPDATE ... FROM (VALUES ...) per chunk: bulk_update's CASE per row was most of a batch's cost.
         update_each(ProductInstance, list(touched.values()), ["last_contact", "recent_nonces"])
@@ -158,5 +164,5 @@ def batch_process(*, lab: Lab, messages: list, now: datetime) -> list[dict]:
     licenses = services.instances_authorize(items=[(inst, usage) for _, inst, usage in renewals], now=now)
     for (i, _, _), answer in zip(renewals, licenses, strict=True):
         answers[i] = {"status": "ok", **agent_api.authorized(answer, now)}
-    Event.objects.bulk_create(refused)
+    Event.objects.bulk_create([refused[i] for i in sorted(refused)])
     return answers

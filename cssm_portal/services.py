@@ -444,28 +444,52 @@ def instance_touch(*, instance: ProductInstance, nonce: str, now: datetime) -> N
 
 
 @transaction.atomic
-def instance_renew_id(
-    *, instance: ProductInstance, csr_pem: str, now: datetime, refresh_alerts: bool = True
-) -> tuple[str, datetime]:
+def instance_renew_id(*, instance: ProductInstance, csr_pem: str, now: datetime) -> tuple[str, datetime]:
     """A new ID certificate. The exchange was a contact: the instance's Failed to
-    Connect / Renew alerts are refreshed (by the caller when `refresh_alerts` is
-    false: the batch endpoint writes last contact at its end)."""
-    cert, expires = _issue(lab=instance.lab, csr_pem=csr_pem, udi=instance.udi, now=now)
-    instance.certificate_pem = cert
-    instance.cert_expires_at = expires
-    instance.save(update_fields=["certificate_pem", "cert_expires_at"])
-    _event(
-        lab=instance.lab,
-        now=now,
-        kind="cssm.instance.id_renewed",
-        message=f'The ID certificate of product instance "{instance.name}" was renewed.',
-        va=instance.virtual_account,
-        instance=instance,
-    )
-    if refresh_alerts:
-        scope = Scope(piids={str(instance.piid)})
-        alerts_refresh_scope(smart_account=instance.virtual_account.smart_account, scope=scope, now=now)
-    return cert, expires
+    Connect / Renew alerts are refreshed."""
+    (result,) = instances_renew_id(items=[(instance, csr_pem)], now=now)
+    if isinstance(result, AgentRefusal):
+        raise result
+    scope = Scope(piids={str(instance.piid)})
+    alerts_refresh_scope(smart_account=instance.virtual_account.smart_account, scope=scope, now=now)
+    return result
+
+
+def instances_renew_id(
+    *, items: list[tuple[ProductInstance, str]], now: datetime
+) -> list[tuple[str, datetime] | AgentRefusal]:
+    """New ID certificates for (instance, CSR) pairs of one lab, written together:
+    one UPDATE of the certificates and one INSERT of their events (the batch
+    endpoint renews a fleet's certificates at once). Each item gets its
+    (certificate, expiry), or the refusal of its CSR. The caller refreshes the
+    instances' alerts (the batch endpoint once their last contact is written)."""
+    if not items:
+        return []
+    trust = lab_trust(lab=items[0][0].lab, now=now)
+    results: list[tuple[str, datetime] | AgentRefusal] = []
+    renewed: dict[int, ProductInstance] = {}
+    events = []
+    for instance, csr_pem in items:
+        try:
+            cert, expires = _issue(lab=instance.lab, csr_pem=csr_pem, udi=instance.udi, now=now, trust=trust)
+        except AgentRefusal as refusal:
+            results.append(refusal)
+            continue
+        instance.certificate_pem, instance.cert_expires_at = cert, expires
+        renewed[instance.pk] = instance  # renewed twice in one batch: the last certificate holds
+        events.append(
+            _event_row(
+                instance=instance,
+                kind="cssm.instance.id_renewed",
+                message=f'The ID certificate of product instance "{instance.name}" was renewed.',
+                now=now,
+            )
+        )
+        results.append((cert, expires))
+    if renewed:
+        update_each(ProductInstance, list(renewed.values()), ["certificate_pem", "cert_expires_at"])
+        Event.objects.bulk_create(events)
+    return results
 
 
 @transaction.atomic

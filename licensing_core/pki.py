@@ -14,6 +14,7 @@ import binascii
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -183,24 +184,33 @@ def issue_id_certificate(
 def verify_certificate(*, ca_cert_pem: bytes, cert_pem: bytes, now: datetime) -> CertInfo:
     """Check an ID certificate was issued by this CA and is valid at ``now``."""
     _require_aware(now)
+    info = _issued_by(bytes(ca_cert_pem), bytes(cert_pem))
+    if now < info.not_before:
+        raise PkiError("The ID certificate is not yet valid. Check that the appliance clock is correct.")
+    if now > info.not_after:
+        raise PkiError("The ID certificate has expired.")
+    return info
+
+
+@lru_cache(maxsize=16384)
+def _issued_by(ca_cert_pem: bytes, cert_pem: bytes) -> CertInfo:
+    """The certificate's fields once its CA signature is checked. Both texts are
+    immutable, so a successful check holds for good: a fleet's renewals verify
+    each instance's certificate once per process, not once per message (a
+    refusal raises and is not remembered)."""
     ca_cert = _load_cert(ca_cert_pem, "certificate authority")
     cert = _load_cert(cert_pem)
     try:
         cert.verify_directly_issued_by(ca_cert)
     except (ValueError, TypeError, InvalidSignature) as exc:
         raise PkiError("The ID certificate was not issued by this Smart Software Manager.") from exc
-    info = CertInfo(
+    return CertInfo(
         common_name=_name_attr(cert.subject, NameOID.COMMON_NAME),
         udi=_name_attr(cert.subject, NameOID.SERIAL_NUMBER),
         not_before=cert.not_valid_before_utc,
         not_after=cert.not_valid_after_utc,
         serial=cert.serial_number,
     )
-    if now < info.not_before:
-        raise PkiError("The ID certificate is not yet valid. Check that the appliance clock is correct.")
-    if now > info.not_after:
-        raise PkiError("The ID certificate has expired.")
-    return info
 
 
 def cert_info(cert_pem: bytes) -> CertInfo:

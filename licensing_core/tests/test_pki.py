@@ -224,3 +224,13 @@ def test_signature_check_needs_an_ec_certificate():
     from licensing_core.pki import verify_with_ca
 
     assert verify_with_ca(ca_cert_pem=rsa_cert, data=BODY, signature=b"x") is False
+
+
+def test_a_remembered_check_is_for_its_ca_only_and_validity_is_checked_every_time():
+    # The chain check is remembered per (CA, certificate) text; the dates are not.
+    verify_certificate(ca_cert_pem=CA.cert_pem, cert_pem=CERT, now=NOW)
+    with pytest.raises(PkiError, match="not issued by this"):
+        verify_certificate(ca_cert_pem=OTHER_CA.cert_pem, cert_pem=CERT, now=NOW)
+    with pytest.raises(PkiError, match="expired"):
+        verify_certificate(ca_cert_pem=CA.cert_pem, cert_pem=CERT, now=NOW + ID_CERT_VALIDITY + timedelta(days=1))
+    assert verify_certificate(ca_cert_pem=memoryview(CA.cert_pem), cert_pem=CERT, now=NOW).udi == UDI
