@@ -173,6 +173,14 @@ class Appliance(models.Model):
     class Meta:
         ordering = ["hostname"]
         constraints = [models.UniqueConstraint(fields=["lab", "hostname"], name="unique_hostname_per_lab")]
+        indexes = [
+            # The sweep's "what is due first" per clock skew (gateway_ui/sweeps.py) walks this, not the lab's rows.
+            models.Index(
+                fields=["lab", "clock_skew_minutes", "next_due_at"],
+                name="appliance_skew_due_idx",
+                condition=models.Q(next_due_at__isnull=False),
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.hostname

@@ -4,7 +4,7 @@
 (in the appliance's own time; kept by services._save through
 gateway_ui.timers), so:
 
-- `gateway_next_due(lab)` is one aggregate query (grouped by clock skew, so
+- `gateway_next_due(lab)` is one query (per clock skew, so
   each appliance's skew is taken off exactly);
 - `gateway_process(lab, now)` lists the due appliances in one query, then
   works through them in batches of up to 1,000 (LAB_SWEEP_BATCH_SIZE): one
@@ -41,8 +41,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Min, Prefetch, Q
+from django.db import connection, transaction
+from django.db.models import Prefetch, Q
 
 from gateway_ui import services
 from gateway_ui.agent import client
@@ -83,30 +83,57 @@ def _unclaimed(wall: datetime) -> Q:
     return Q(sweep_claimed_until__isnull=True) | Q(sweep_claimed_until__lt=wall)
 
 
+# The lab's distinct clock skews among appliances with a timer, walked up the
+# (lab, clock_skew_minutes, next_due_at) index one value at a time (a "loose
+# index scan"): a few index probes however many appliances the lab holds, where
+# DISTINCT or GROUP BY read every appliance row of the lab (23 ms at 10,000).
+_SKEWS_SQL = """
+WITH RECURSIVE skews(k) AS (
+    SELECT MIN(clock_skew_minutes) FROM {t} WHERE lab_id = %s AND next_due_at IS NOT NULL
+    UNION ALL
+    SELECT (SELECT MIN(clock_skew_minutes) FROM {t}
+            WHERE lab_id = %s AND next_due_at IS NOT NULL AND clock_skew_minutes > skews.k)
+    FROM skews WHERE skews.k IS NOT NULL
+)
+"""
+# ... and for each skew, the appliance due first that no live claim holds (walking the same index in due order).
+# (A table name goes in by format(); values are bound parameters.)
+_FIRST_DUE_SQL = (
+    _SKEWS_SQL  # noqa: S608
+    + """SELECT id, next_due_at, clock_skew_minutes FROM {t} WHERE id IN (
+    SELECT (SELECT a.id FROM {t} AS a
+            WHERE a.lab_id = %s AND a.clock_skew_minutes = skews.k AND a.next_due_at IS NOT NULL
+              AND (a.sweep_claimed_until IS NULL OR a.sweep_claimed_until < %s)
+            ORDER BY a.next_due_at LIMIT 1)
+    FROM skews WHERE skews.k IS NOT NULL)"""
+)
+
+
+def _skews(lab: Lab) -> list[int]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            (_SKEWS_SQL + "SELECT k FROM skews WHERE k IS NOT NULL").format(t=Appliance._meta.db_table),  # noqa: S608
+            [lab.pk, lab.pk],
+        )
+        return [k for (k,) in cursor.fetchall()]
+
+
 def gateway_next_due(lab: Lab) -> datetime | None:
     """Earliest due time in lab time (each appliance's due time minus its skew).
 
-    One query: the minimum per distinct skew value. Appliances another worker
-    holds a live claim on are left out (their worker is firing them).
+    One query whatever the lab's size: the first unclaimed due appliance of
+    each distinct skew (index probes). Appliances another worker holds a live
+    claim on are left out (their worker is firing them).
     """
-    rows = (
-        Appliance.objects.filter(lab=lab, next_due_at__isnull=False)
-        .filter(_unclaimed(wall_now()))
-        .values("clock_skew_minutes")
-        .annotate(first=Min("next_due_at"))
-        .order_by()
-    )
-    times = [r["first"] - _skew(r["clock_skew_minutes"]) for r in rows]
-    return min(times) if times else None
+    wall = connection.ops.adapt_datetimefield_value(wall_now())
+    sql = _FIRST_DUE_SQL.format(t=Appliance._meta.db_table)  # the table name: no input
+    # raw(): the model's own conversion of next_due_at, on every backend.
+    firsts = Appliance.objects.raw(sql, [lab.pk, lab.pk, lab.pk, wall])
+    return min((a.next_due_at - _skew(a.clock_skew_minutes) for a in firsts), default=None)
 
 
 def _due_filter(lab: Lab, now: datetime) -> Q | None:
-    skews = list(
-        Appliance.objects.filter(lab=lab, next_due_at__isnull=False)
-        .values_list("clock_skew_minutes", flat=True)
-        .distinct()
-        .order_by()
-    )
+    skews = _skews(lab)
     if not skews:
         return None
     q = Q()

@@ -89,6 +89,38 @@ def test_the_sweep_reads_due_work_in_a_fixed_number_of_queries(demo_lab, django_
 
 
 @pytest.mark.django_db
+def test_next_due_is_the_first_unclaimed_appliance_of_each_skew(demo_lab, django_assert_num_queries):
+    from gateway_ui.models import Appliance
+    from gateway_ui.sweeps import gateway_next_due
+    from licensing_core.clock import clock_freeze, lab_now, wall_now
+
+    clock_freeze(lab=demo_lab)
+    now = lab_now(demo_lab)
+    Appliance.objects.filter(lab=demo_lab).update(next_due_at=None)
+
+    def add(name, *, skew, days, claimed=False):
+        Appliance.objects.create(
+            lab=demo_lab, hostname=f"{name}.example.com", product="ESA", model_pid="C395", serial=name,
+            clock_skew_minutes=skew, next_due_at=now + timedelta(days=days),
+            sweep_claimed_until=wall_now() + timedelta(minutes=5) if claimed else None,
+        )  # fmt: skip
+
+    assert gateway_next_due(demo_lab) is None
+    add("s0first", skew=0, days=1, claimed=True)  # a worker is firing it: not what is due next
+    add("s0next", skew=0, days=3)
+    add("s60", skew=60, days=2)  # its clock is an hour ahead: due an hour earlier in lab time
+    add("sminus", skew=-30, days=5)
+    for i in range(30):
+        add(f"late{i}", skew=i % 4, days=10 + i)
+    with django_assert_num_queries(1):
+        assert gateway_next_due(demo_lab) == now + timedelta(days=2) - timedelta(minutes=60)
+    Appliance.objects.filter(hostname="s60.example.com").update(sweep_claimed_until=wall_now() - timedelta(seconds=1))
+    assert gateway_next_due(demo_lab) == now + timedelta(days=2) - timedelta(minutes=60)  # a lapsed claim: due
+    Appliance.objects.filter(hostname="s60.example.com").update(next_due_at=None)
+    assert gateway_next_due(demo_lab) == now + timedelta(days=3)
+
+
+@pytest.mark.django_db
 def test_clock_skew_moves_the_lab_time_an_appliance_timer_falls_due(demo_lab):
     from gateway_ui.models import Appliance
     from gateway_ui.sweeps import gateway_next_due
