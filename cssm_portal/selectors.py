@@ -8,7 +8,7 @@ from functools import cache, cached_property
 
 from django.core.exceptions import EmptyResultSet
 from django.core.paginator import Paginator
-from django.db import connection, connections
+from django.db import connections
 from django.db.models import (
     Case,
     CharField,
@@ -38,6 +38,7 @@ from cssm_portal.models import (
     VirtualAccount,
 )
 from licensing_core import catalogue
+from licensing_core.compiled import run_compiled
 from licensing_core.models import Event, EventSide
 
 PAGE_SIZE = 25
@@ -201,10 +202,6 @@ def pool_rows(va: VirtualAccount) -> QuerySet:
     )
 
 
-# Stands for the Virtual Account in queries compiled once per process (no real id is this large).
-_VA_PLACEHOLDER = 987_654_321_987_654
-
-
 def _open_alerts(va_id: int) -> QuerySet:
     return CssmAlert.objects.filter(virtual_account_id=va_id, cleared_at__isnull=True, dismissed_at__isnull=True)
 
@@ -220,19 +217,10 @@ def _keys_and_severities(va_id: int, types) -> QuerySet:
     return qs.values_list("dedupe_key", "severity")
 
 
-@cache
-def _compiled(build, types) -> tuple[str, tuple]:
-    return build(_VA_PLACEHOLDER, types).query.sql_with_params()
-
-
 def _run_for_va(build, va: VirtualAccount, types=None) -> list[tuple]:
     """The rows of `build(va.pk, types)`, a query every inventory page runs with only the Virtual Account
-    changing: compiled once per process, because building and compiling it with the ORM on each request cost
-    several times what the database takes to answer it."""
-    sql, params = _compiled(build, types)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [va.pk if p == _VA_PLACEHOLDER else p for p in params])
-        return cursor.fetchall()
+    changing (run_compiled)."""
+    return run_compiled(build, va.pk, types=types)
 
 
 def va_alert_counts(va: VirtualAccount) -> dict[str, int]:

@@ -9,6 +9,7 @@ from django.contrib import messages
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.functional import SimpleLazyObject
 from django.utils.http import RFC3986_SUBDELIMS, url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -19,6 +20,7 @@ from gateway_ui.models import AlertRecipient, Appliance, ChangeKind, Exchange, R
 from gateway_ui.permissions import RoleRefused, role_allows, role_require
 from gateway_ui.selectors import appliance_for_user, smartlicense_log
 from licensing_core import formats
+from licensing_core.compiled import run_compiled
 from licensing_core.machines import (
     AgentUpdateState,
     ConversionState,
@@ -76,16 +78,17 @@ def _refused(request, appliance: Appliance, reason: str, *, status: int) -> Http
 
 def _ctx(request, appliance: Appliance, extra: dict | None = None) -> dict:
     role = getattr(request, "gateway_role", GatewayRole.GUEST)
-    staged = selectors.staged_kinds(appliance)
+    # Read on first use, one query for both: the Commit Changes button and Enable waiting for commit (the status
+    # partial htmx polls every 2 s shows neither once Smart Software Licensing is enabled).
+    staged = SimpleLazyObject(lambda: selectors.staged_kinds(appliance))
     ctx = {
         "appliance": appliance,
         "role": role,
         "role_label": GatewayRole(role).label if role in GatewayRole.values else role,
         "siblings": _siblings(appliance),
         "urls": ApplianceUrls(reverse("gateway:home", args=[appliance.lab.slug, appliance.hostname])),
-        # One query for both: the Commit Changes button and Enable waiting for commit.
-        "pending": bool(staged),
-        "pending_enable": ChangeKind.ENABLE_SL in staged,
+        "pending": SimpleLazyObject(lambda: bool(staged)),
+        "pending_enable": SimpleLazyObject(lambda: ChangeKind.ENABLE_SL in staged),
         "cluster_mode": _cluster_mode(request, appliance),
         "cluster_modes": CLUSTER_MODES,
         "now": appliance_now(appliance),
@@ -103,6 +106,16 @@ _URL_SAFE = RFC3986_SUBDELIMS + "/~:@"  # what reverse() leaves unquoted
 SWITCHER_NEIGHBOURS = 10  # appliances listed each side of this one; the lab page finds the others
 
 
+def _before(lab_id: int, hostname: str, limit: int):
+    same_lab = Appliance.objects.filter(lab_id=lab_id, hostname__lt=hostname)
+    return same_lab.order_by("-hostname").values_list("hostname")[:limit]
+
+
+def _after(lab_id: int, hostname: str, limit: int):
+    same_lab = Appliance.objects.filter(lab_id=lab_id, hostname__gt=hostname)
+    return same_lab.order_by("hostname").values_list("hostname")[:limit]
+
+
 def _siblings(appliance: Appliance):
     """The appliance switcher's options: (url, hostname, selected) for the appliances next to this one by host
     name, and when the lab holds more, a last option to the lab page's appliance list (None for hostname).
@@ -111,10 +124,9 @@ def _siblings(appliance: Appliance):
     thousands of appliances: a bounded window (two queries of host names only) and one reverse() for all of
     them (the hostname quoted as reverse() quotes it)."""
     head, _, tail = reverse("gateway:smart_licensing", args=[appliance.lab.slug, _HOST_MARK]).rpartition(_HOST_MARK)
-    same_lab = Appliance.objects.filter(lab_id=appliance.lab_id)
-    n = SWITCHER_NEIGHBOURS
-    before = list(same_lab.filter(hostname__lt=appliance.hostname).order_by("-hostname").values_list("hostname")[: n + 1])
-    after = list(same_lab.filter(hostname__gt=appliance.hostname).order_by("hostname").values_list("hostname")[: n + 1])
+    n = SWITCHER_NEIGHBOURS  # the two queries compiled once per process (run_compiled)
+    before = run_compiled(_before, appliance.lab_id, appliance.hostname, types=n + 1)
+    after = run_compiled(_after, appliance.lab_id, appliance.hostname, types=n + 1)
     hostnames = [h for (h,) in reversed(before[:n])] + [appliance.hostname] + [h for (h,) in after[:n]]
     for hostname in hostnames:
         yield head + quote(hostname, safe=_URL_SAFE) + tail, hostname, hostname == appliance.hostname

@@ -10,7 +10,6 @@ from django.http import Http404
 from gateway_ui.models import Appliance
 from licensing_core.models import Event, JobRun, Lab, LabMembership, MailMessage
 
-
 # A fleet lab holds thousands of appliances: the lab home shows the first few of
 # each lab, the lab page a page of them at a time.
 HOME_APPLIANCES = 10
@@ -105,9 +104,9 @@ def lab_fault_choices(*, lab: Lab, now) -> dict:
         "smart_account__name", "name"))  # fmt: skip
     pools = cssm_selectors.pools(vas).filter(purchased__gt=0).order_by("virtual_account__name", "name")
     appliances = list(
-        Appliance.objects.filter(lab=lab).order_by("hostname").only("hostname", "clock_skew_minutes")[
-            : SKEW_CHOICES_MAX + 1
-        ]
+        Appliance.objects.filter(lab=lab)
+        .order_by("hostname")
+        .only("hostname", "clock_skew_minutes")[: SKEW_CHOICES_MAX + 1]
     )
     return {
         # A list to choose from for a lab of up to SKEW_CHOICES_MAX appliances; a host name to type beyond.

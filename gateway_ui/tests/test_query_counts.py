@@ -1,9 +1,10 @@
 """The appliance's main pages run a fixed number of queries, whatever the lab and the appliance hold:
 one licence row or all of them, no alerts, events, staged changes or other appliances or many.
 
-The counts are the page's whole request: session, user, the appliance with the user's membership,
-the staged changes, the appliance switcher (two: its neighbours before and after) (+ the licence rows on Licenses, + the members on a
-clustered appliance). The status partial that htmx polls every 2 s has no switcher."""
+The counts are the page's whole request: session, user, the appliance with the user's membership, the staged
+changes, the appliance switcher (two: its neighbours before and after) (+ the licence rows on Licenses, + the
+members on a clustered appliance). The status partial that htmx polls every 2 s has no switcher, and on an
+appliance with Smart Software Licensing enabled it shows nothing the staged changes decide, so it does not read them."""
 
 from datetime import timedelta
 
@@ -21,7 +22,7 @@ from tests.factories import LAB_EPOCH, ApplianceFactory, LabFactory, LabMembersh
 
 pytestmark = pytest.mark.django_db
 
-PAGES = {"smart_licensing": 6, "licenses": 7, "sl_status": 4}
+PAGES = {"smart_licensing": 6, "licenses": 7, "sl_status": 3}
 
 
 def _world(*, clustered: bool):
@@ -161,5 +162,29 @@ def test_the_switcher_lists_the_neighbours_and_leads_to_the_lab_page_for_the_oth
         *shown,
         "All appliances of the lab…",
     ]
-    assert "a019.example.com" not in switcher and "z010.example.com" not in switcher
+    assert "a019.example.com" not in switcher
+    assert "z010.example.com" not in switcher
     assert reverse("labs:detail", kwargs={"slug": lab.slug}) + "#appliances" in switcher
+
+
+def test_the_staged_changes_are_read_where_a_page_shows_them(client):
+    """Classic licensing: the page and the polled partial say Enable waits for Commit Changes (reading the staged
+    changes: one query more for the partial than once Smart Software Licensing is enabled)."""
+    from django.db import connection
+
+    lab, user, appliance = _world(clustered=False)
+    appliance.licensing_mode = "classic"
+    appliance.save(update_fields=["licensing_mode"])
+    client.force_login(user)
+    note = "Enabling Smart Software Licensing is waiting to be committed."
+    page = reverse("gateway:smart_licensing", args=[lab.slug, appliance.hostname])
+    partial = reverse("gateway:sl_status", args=[lab.slug, appliance.hostname])
+    assert note not in client.get(page).content.decode()
+    assert note not in client.get(partial).content.decode()
+    StagedChange.objects.create(appliance=appliance, kind=ChangeKind.ENABLE_SL, staged_at=LAB_EPOCH)
+    text = client.get(page).content.decode()
+    assert note in text
+    assert "Commit Changes" in text
+    with CaptureQueriesContext(connection) as ctx:
+        assert note in client.get(partial).content.decode()
+    assert len(ctx.captured_queries) == PAGES["sl_status"] + 1

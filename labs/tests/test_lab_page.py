@@ -116,8 +116,10 @@ class TestApplianceList:
         self._fleet(demo_lab, 120)
         login_as("admin")
         rows, section = self._rows(client.get(f"/labs/{demo_lab.slug}/").content.decode())
-        assert len(rows) == 50 and rows[0] == "esa1.example.com"
-        assert "Appliances 1–50 of 123" in section and "page=2" in section
+        assert len(rows) == 50
+        assert rows[0] == "esa1.example.com"
+        assert "Appliances 1–50 of 123" in section
+        assert "page=2" in section
         rows, section = self._rows(client.get(f"/labs/{demo_lab.slug}/?page=3").content.decode())
         assert rows == [f"fleet{i:03d}.example.com" for i in range(98, 120)] + ["sma1.example.com"]
         assert "Appliances 101–123 of 123" in section
@@ -131,7 +133,8 @@ class TestApplianceList:
         rows, _ = self._rows(client.get(f"/labs/{demo_lab.slug}/?q=FLEET11").content.decode())
         assert rows == [f"fleet11{i}.example.com" for i in range(10)]
         rows, section = self._rows(client.get(f"/labs/{demo_lab.slug}/?q=nothing-like-it").content.decode())
-        assert rows == [] and "No appliance of this lab has" in section
+        assert rows == []
+        assert "No appliance of this lab has" in section
 
     def test_the_page_runs_the_same_queries_for_a_few_appliances_and_many(self, client, login_as, demo_lab):
         from django.db import connection
@@ -153,7 +156,8 @@ class TestApplianceList:
         login_as("admin")
         body = client.get(f"/labs/{demo_lab.slug}/").content.decode()
         assert '<input id="skew-host" name="hostname"' in body
-        response = client.post(f"/labs/{demo_lab.slug}/faults/clock-skew/", {"hostname": "fleet042.example.com", "minutes": 90})
+        skew = {"hostname": "fleet042.example.com", "minutes": 90}
+        response = client.post(f"/labs/{demo_lab.slug}/faults/clock-skew/", skew)
         assert response.status_code == 302
         from gateway_ui.models import Appliance
 
