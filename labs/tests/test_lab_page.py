@@ -130,8 +130,9 @@ class TestApplianceList:
     def test_find_by_host_name(self, client, login_as, demo_lab):
         self._fleet(demo_lab, 120)
         login_as("admin")
-        rows, _ = self._rows(client.get(f"/labs/{demo_lab.slug}/?q=FLEET11").content.decode())
+        rows, section = self._rows(client.get(f"/labs/{demo_lab.slug}/?q=FLEET11").content.decode())
         assert rows == [f"fleet11{i}.example.com" for i in range(10)]
+        assert '10 appliances with "FLEET11" in the host name.' in section
         rows, section = self._rows(client.get(f"/labs/{demo_lab.slug}/?q=nothing-like-it").content.decode())
         assert rows == []
         assert "No appliance of this lab has" in section
