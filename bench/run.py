@@ -323,6 +323,16 @@ class Report:
             *[f"| {a} | {b} | {c} | {d} |" for a, b, c, d in self.targets],
             "",
         ]
+        missed = [t for t in self.targets if t[3] != "met"]
+        if missed:
+            head += [
+                f"{len(self.targets) - len(missed)} of {len(self.targets)} targets met. For each target not met, "
+                "what dominates and what would be needed: docs/performance.md, *What dominates where a target is "
+                "not met*; the profiles of the slowest page and of time travel: *Profiles*.",
+                "",
+            ]
+        else:
+            head += [f"All {len(self.targets)} targets met.", ""]
         OUT.write_text("\n".join(head) + "\n" + "\n".join(self.sections))
         log(f"wrote {OUT}")
 
