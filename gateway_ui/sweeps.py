@@ -51,7 +51,7 @@ from gateway_ui.bulk import DeferredWrites, save_changes, writes_deferred
 from gateway_ui.models import Appliance, ApplianceLicense
 from gateway_ui.timers import next_due_at, timer_inputs
 from licensing_core.alerts import GatewayAlertKind as AK
-from licensing_core.bulk import chunks, update_returning, update_returning_pks
+from licensing_core.bulk import chunks, update_returning
 from licensing_core.catalogue import license_by_code
 from licensing_core.clock import wall_now
 from licensing_core.faults import cssm_delay_seconds
@@ -342,18 +342,13 @@ def _hold(held: set[int], extra: timedelta) -> None:
 
 
 def _claim_exchanges(pks: list[int], held: set[int], extra: timedelta) -> set[int]:
-    """Claim these appliances' exchanges, as tasks.exchange_claim_many does
-    (won only where no exchange holds a live lease: a GUI "Renew Now" keeps
-    its appliance), and hold their sweep claims over the exchange in the same
-    UPDATE; the batch's other claims are held alone. Returns the exchanges won.
-    (Each UPDATE of a thousand appliance rows costs ~40 ms: one less.)"""
-    wall = wall_now()
-    until = wall + claim_lease() + extra
-    free = Q(exchange_claimed_until__isnull=True) | Q(exchange_claimed_until__lt=wall)
-    won: set[int] = set()
-    for part in chunks(pks):
-        claimable = Appliance.objects.filter(pk__in=part).filter(free)
-        won.update(update_returning_pks(claimable, exchange_claimed_until=until, sweep_claimed_until=until))
+    """Claim these appliances' exchanges (won only where no exchange holds a
+    live lease: a GUI "Renew Now" keeps its appliance) and hold their sweep
+    claims over the exchange in the same UPDATE; the batch's other claims are
+    held alone. Returns the exchanges won."""
+    from gateway_ui.tasks import exchange_claim_many
+
+    won = exchange_claim_many(pks, lease=claim_lease() + extra, hold_sweep=True)
     if held - won:
         _hold(held - won, extra)
     return won
