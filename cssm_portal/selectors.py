@@ -217,22 +217,16 @@ def _keys_and_severities(va_id: int, types) -> QuerySet:
     return qs.values_list("dedupe_key", "severity")
 
 
-def _run_for_va(build, va: VirtualAccount, types=None) -> list[tuple]:
-    """The rows of `build(va.pk, types)`, a query every inventory page runs with only the Virtual Account
-    changing (run_compiled)."""
-    return run_compiled(build, va.pk, types=types)
-
-
 def va_alert_counts(va: VirtualAccount) -> dict[str, int]:
     """Open Major and Minor alerts of `va`: the counters beside the Virtual Account selector."""
-    by_severity = dict(_run_for_va(_counts_by_severity, va))
+    by_severity = dict(run_compiled(_counts_by_severity, va.pk))
     return {"major": by_severity.get("Major", 0), "minor": by_severity.get("Minor", 0)}
 
 
 def open_alert_keys(va: VirtualAccount, *, types=None) -> dict[str, str]:
     """dedupe key -> severity of the open alerts of `va` (of `types` only, if given:
     the Licenses tab needs the licence alerts, not one per failing instance)."""
-    return dict(_run_for_va(_keys_and_severities, va, None if types is None else tuple(types)))
+    return dict(run_compiled(_keys_and_severities, va.pk, types=None if types is None else tuple(types)))
 
 
 def _out_of_compliance() -> Exists:

@@ -17,6 +17,7 @@ from django.db.models import Q
 from gateway_ui import services
 from gateway_ui.clock import appliance_now
 from gateway_ui.models import Appliance, Exchange
+from gateway_ui.sweeps import claim_lease
 from licensing_core.bulk import chunks, update_returning_pks
 from licensing_core.clock import wall_now
 from licensing_core.context import request_id_var
@@ -38,10 +39,6 @@ def _get(appliance_id: int) -> Appliance | None:
     return Appliance.objects.select_related("lab").filter(pk=appliance_id).first()
 
 
-def _lease() -> timedelta:
-    return timedelta(seconds=getattr(settings, "LAB_SWEEP_LEASE_SECONDS", 300))
-
-
 def _free(wall) -> Q:
     return Q(exchange_claimed_until__isnull=True) | Q(exchange_claimed_until__lt=wall)
 
@@ -50,7 +47,9 @@ def exchange_claim(appliance_id: int) -> bool:
     """Won by exactly one caller while nobody else holds a live lease."""
     wall = wall_now()
     return (
-        Appliance.objects.filter(pk=appliance_id).filter(_free(wall)).update(exchange_claimed_until=wall + _lease())
+        Appliance.objects.filter(pk=appliance_id)
+        .filter(_free(wall))
+        .update(exchange_claimed_until=wall + claim_lease())
         == 1
     )
 
@@ -68,7 +67,7 @@ def exchange_claim_many(
     claims on the ids won until then, in the same UPDATE (an UPDATE of a
     thousand appliance rows costs ~40 ms)."""
     wall = wall_now()
-    until = wall + (lease or _lease())
+    until = wall + (lease or claim_lease())
     values = {"exchange_claimed_until": until} | ({"sweep_claimed_until": until} if hold_sweep else {})
     won: set[int] = set()
     for part in chunks(appliance_ids):
